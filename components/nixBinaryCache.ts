@@ -1,0 +1,78 @@
+import * as pulumi from "@pulumi/pulumi";
+import { renderCacheInfo } from "../lib/cacheInfo";
+import { nixSettings, renderNixConf, substituterUrl, uploadUrl, type NixSettings } from "../lib/clientConfig";
+import type { CacheSettings } from "../lib/settings";
+import { CacheBucket } from "./cacheBucket";
+import { CacheWriter } from "./cacheWriter";
+import { SigningKey } from "./signingKey";
+
+/** A signed Nix binary cache on MinIO: bucket, anonymous read, writer, and signing key. */
+export class NixBinaryCache extends pulumi.ComponentResource {
+    readonly substituterUrl: pulumi.Output<string>;
+    readonly publicKey: pulumi.Output<string>;
+    readonly secretKey: pulumi.Output<string>;
+    readonly bucketName: pulumi.Output<string>;
+    readonly writerAccessKey: pulumi.Output<string>;
+    readonly writerSecretKey: pulumi.Output<string>;
+    readonly uploadUrl: pulumi.Output<string>;
+    readonly nixSettings: pulumi.Output<NixSettings>;
+    readonly nixConf: pulumi.Output<string>;
+
+    constructor(name: string, settings: CacheSettings, opts?: pulumi.ComponentResourceOptions) {
+        super("nix-cache:index:NixBinaryCache", name, {}, opts);
+
+        const bucket = new CacheBucket(
+            `${name}-storage`,
+            {
+                bucket: settings.bucket,
+                cacheInfo: renderCacheInfo(settings),
+                allowAnonymousList: settings.allowAnonymousList,
+                protect: settings.protect,
+            },
+            { parent: this },
+        );
+        const writer = new CacheWriter(
+            `${name}-writer`,
+            { bucket: settings.bucket, writerName: settings.writerName, writerSecret: settings.writerSecret },
+            { parent: this },
+        );
+        const key = new SigningKey(
+            `${name}-signing-key`,
+            { keyName: settings.keyName, protect: settings.protect },
+            { parent: this },
+        );
+
+        const substituter = substituterUrl(settings.publicUrl, settings.bucket);
+        const clientSettings = key.publicKey.apply((publicKey) => nixSettings(substituter, [publicKey]));
+
+        this.substituterUrl = pulumi.output(substituter);
+        this.publicKey = key.publicKey;
+        this.secretKey = key.secretKey;
+        this.bucketName = bucket.bucketName;
+        this.writerAccessKey = writer.accessKey;
+        this.writerSecretKey = writer.secretKey;
+        this.uploadUrl = pulumi.output(
+            uploadUrl({
+                bucket: settings.bucket,
+                publicUrl: settings.publicUrl,
+                region: settings.region,
+                profile: settings.writerName,
+                compression: settings.compression,
+            }),
+        );
+        this.nixSettings = clientSettings;
+        this.nixConf = clientSettings.apply(renderNixConf);
+
+        this.registerOutputs({
+            substituterUrl: this.substituterUrl,
+            publicKey: this.publicKey,
+            secretKey: this.secretKey,
+            bucketName: this.bucketName,
+            writerAccessKey: this.writerAccessKey,
+            writerSecretKey: this.writerSecretKey,
+            uploadUrl: this.uploadUrl,
+            nixSettings: this.nixSettings,
+            nixConf: this.nixConf,
+        });
+    }
+}

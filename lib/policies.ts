@@ -1,0 +1,80 @@
+// IAM and bucket policy documents, rendered as compact JSON with a fixed key order: MinIO
+// re-serialises what it stores, and byte-stable input keeps a second `pulumi up` free of diffs.
+
+export interface PolicyStatement {
+    Sid: string;
+    Effect: "Allow";
+    Principal?: { AWS: string[] };
+    Action: string[];
+    Resource: string[];
+}
+
+export interface PolicyDocument {
+    Version: "2012-10-17";
+    Statement: PolicyStatement[];
+}
+
+export const bucketArn = (bucket: string): string => `arn:aws:s3:::${bucket}`;
+export const objectsArn = (bucket: string): string => `arn:aws:s3:::${bucket}/*`;
+
+/** What the bucket-level statements of the writer may do: find the bucket, see what is there. */
+export const WRITER_BUCKET_ACTIONS = ["s3:GetBucketLocation", "s3:ListBucket", "s3:ListBucketMultipartUploads"];
+/** What the writer may do to objects: read and upload (multipart included). Never delete. */
+export const WRITER_OBJECT_ACTIONS = [
+    "s3:GetObject",
+    "s3:PutObject",
+    "s3:AbortMultipartUpload",
+    "s3:ListMultipartUploadParts",
+];
+/** Anonymous readers only fetch objects by key, which is all a Nix substituter does. */
+export const ANONYMOUS_OBJECT_ACTIONS = ["s3:GetObject"];
+/** What `mc anonymous set download` adds: lets anyone enumerate every store path. */
+export const ANONYMOUS_LIST_ACTIONS = ["s3:GetBucketLocation", "s3:ListBucket"];
+
+/** The writer's IAM policy. IAM policies carry no Principal (MinIO drops it silently) and no Id. */
+export function writerPolicy(bucket: string): PolicyDocument {
+    return {
+        Version: "2012-10-17",
+        Statement: [
+            { Sid: "WriterBucket", Effect: "Allow", Action: WRITER_BUCKET_ACTIONS, Resource: [bucketArn(bucket)] },
+            { Sid: "WriterObjects", Effect: "Allow", Action: WRITER_OBJECT_ACTIONS, Resource: [objectsArn(bucket)] },
+        ],
+    };
+}
+
+/** The bucket policy: anonymous download of objects, and listing only when asked for. */
+export function anonymousReadPolicy(bucket: string, allowAnonymousList: boolean): PolicyDocument {
+    const everyone = { AWS: ["*"] };
+    const statements: PolicyStatement[] = [];
+    if (allowAnonymousList) {
+        statements.push({
+            Sid: "AnonymousList",
+            Effect: "Allow",
+            Principal: everyone,
+            Action: ANONYMOUS_LIST_ACTIONS,
+            Resource: [bucketArn(bucket)],
+        });
+    }
+    statements.push({
+        Sid: "AnonymousDownload",
+        Effect: "Allow",
+        Principal: everyone,
+        Action: ANONYMOUS_OBJECT_ACTIONS,
+        Resource: [objectsArn(bucket)],
+    });
+    return { Version: "2012-10-17", Statement: statements };
+}
+
+/** Compact JSON in a fixed key order, so the same document always renders the same bytes. */
+export function renderPolicy(document: PolicyDocument): string {
+    return JSON.stringify({
+        Version: document.Version,
+        Statement: document.Statement.map((statement) => ({
+            Sid: statement.Sid,
+            Effect: statement.Effect,
+            ...(statement.Principal ? { Principal: { AWS: [...statement.Principal.AWS] } } : {}),
+            Action: [...statement.Action],
+            Resource: [...statement.Resource],
+        })),
+    });
+}

@@ -1,0 +1,213 @@
+// The project's settings: read from Pulumi config (`nix-cache:*`, plus the `minio:*` provider
+// settings the defaults derive from), validated in one pass so that every problem is reported at
+// once, by setting name, before any resource is registered.
+import { isIP } from "node:net";
+import { z } from "zod";
+import type { Compression } from "./clientConfig";
+import { keyNameProblem } from "./nixKeys";
+
+export const NAMESPACE = "nix-cache";
+
+export interface CacheSettings {
+    bucket: string;
+    publicUrl: string;
+    keyName: string;
+    writerName: string;
+    /** The writer's own secret key; undefined means "generate one". */
+    writerSecret?: string;
+    priority: number;
+    wantMassQuery: boolean;
+    storeDir: string;
+    allowAnonymousList: boolean;
+    region: string;
+    compression: Compression;
+    protect: boolean;
+}
+
+/** Raised for invalid settings; `problems` has one line per problem, each naming its setting. */
+export class SettingsError extends Error {
+    constructor(readonly problems: string[]) {
+        super(`invalid configuration:\n${problems.map((problem) => `  - ${problem}`).join("\n")}`);
+        this.name = "SettingsError";
+    }
+}
+
+/** Why S3 (and so MinIO) would refuse a bucket name, or undefined when it is fine. */
+export function bucketNameProblem(name: string): string | undefined {
+    if (name.length < 3 || name.length > 63) {
+        return `must be 3 to 63 characters long (got ${name.length})`;
+    }
+    if (!/^[a-z0-9.-]+$/.test(name)) {
+        return "may contain only lowercase letters, digits, dots and hyphens";
+    }
+    if (!/^[a-z0-9].*[a-z0-9]$/.test(name)) {
+        return "must start and end with a lowercase letter or digit";
+    }
+    if (name.includes("..")) {
+        return "must not contain two adjacent dots";
+    }
+    if (isIP(name) !== 0) {
+        return "must not be formatted as an IP address";
+    }
+    return undefined;
+}
+
+// MinIO's own limits for user credentials: access key 3-20 characters without '=' or ','; secret
+// key 8-40 characters. The access key is also the AWS profile name in `uploadUrl` and
+// ~/.aws/credentials, so it is kept to characters that need no quoting there.
+function writerNameProblem(name: string): string | undefined {
+    if (name.length < 3 || name.length > 20) {
+        return `must be 3 to 20 characters long, MinIO's limit for access keys (got ${name.length})`;
+    }
+    if (!/^[A-Za-z0-9._-]+$/.test(name)) {
+        return "may contain only letters, digits, '.', '_' and '-' (it is also the AWS profile name)";
+    }
+    return undefined;
+}
+
+function writerSecretProblem(secret: string): string | undefined {
+    if (secret.length < 8 || secret.length > 40) {
+        return `must be 8 to 40 characters long, MinIO's limit for secret keys (got ${secret.length})`;
+    }
+    if (!/^[\x21-\x7e]+$/.test(secret)) {
+        return "may contain only printable ASCII characters without spaces";
+    }
+    return undefined;
+}
+
+function publicUrlProblem(url: string): string | undefined {
+    let parsed: URL;
+    try {
+        parsed = new URL(url);
+    } catch {
+        return `must be an absolute http:// or https:// URL such as https://s3.example.org (got '${url}')`;
+    }
+    if (parsed.protocol !== "http:" && parsed.protocol !== "https:") {
+        return `must use http:// or https:// (got '${parsed.protocol}')`;
+    }
+    if (parsed.pathname !== "/" || parsed.search !== "" || parsed.hash !== "" || parsed.username !== "") {
+        return "must be only scheme, host and port: MinIO serves buckets at the root (path-style)";
+    }
+    return undefined;
+}
+
+function storeDirProblem(dir: string): string | undefined {
+    if (!dir.startsWith("/") || dir.length < 2 || dir.endsWith("/")) {
+        return `must be an absolute path without a trailing '/', such as /nix/store (got '${dir}')`;
+    }
+    if (/\s/.test(dir) || dir.split("/").some((part) => part === "." || part === "..")) {
+        return "must be a canonical path: no whitespace, '.' or '..'";
+    }
+    return undefined;
+}
+
+const checked = (problem: (value: string) => string | undefined) =>
+    z.string().superRefine((value, ctx) => {
+        const message = problem(value);
+        if (message !== undefined) {
+            ctx.addIssue({ code: "custom", message });
+        }
+    });
+
+const booleanSetting = (fallback: boolean) =>
+    z
+        .enum(["true", "false"], { error: "must be true or false" })
+        .default(fallback ? "true" : "false")
+        .transform((value) => value === "true");
+
+const COMPRESSIONS = ["zstd", "xz", "none"] as const satisfies readonly Compression[];
+
+const schema = z.strictObject(
+    {
+        bucket: checked(bucketNameProblem).default("nix-cache"),
+        publicUrl: checked(publicUrlProblem).optional(),
+        keyName: checked((name) => keyNameProblem(name)).optional(),
+        writerName: checked(writerNameProblem).default("nixbuilder"),
+        writerSecret: checked(writerSecretProblem).optional(),
+        priority: z
+            .string()
+            .default("40")
+            .refine((value) => /^[1-9][0-9]{0,5}$/.test(value), "must be a positive whole number such as 40")
+            .transform(Number),
+        wantMassQuery: booleanSetting(true),
+        storeDir: checked(storeDirProblem).default("/nix/store"),
+        allowAnonymousList: booleanSetting(false),
+        region: z
+            .string()
+            .default("us-east-1")
+            .refine((value) => /^[a-z0-9][a-z0-9-]*$/.test(value), "must be a region name such as us-east-1"),
+        compression: z.enum(COMPRESSIONS, { error: `must be one of ${COMPRESSIONS.join(", ")}` }).default("zstd"),
+        protect: booleanSetting(true),
+    },
+    { error: (issue) => (issue.code === "unrecognized_keys" ? "unknown setting" : undefined) },
+);
+
+export const SETTING_NAMES = Object.keys(schema.shape);
+
+/** The provider settings that the default `publicUrl` derives from. */
+function defaultPublicUrl(config: Record<string, string>): string | undefined {
+    const server = config["minio:minioServer"];
+    if (server === undefined || server === "") {
+        return undefined;
+    }
+    const scheme = config["minio:minioSsl"] === "true" ? "https" : "http";
+    return `${scheme}://${server}`;
+}
+
+/**
+ * Validates the full Pulumi config map (`pulumi.runtime.allConfig()`: keys like `nix-cache:bucket`
+ * and `minio:minioServer`, values as strings) into settings. Throws SettingsError listing every
+ * problem.
+ */
+export function parseSettings(config: Record<string, string>): CacheSettings {
+    const prefix = `${NAMESPACE}:`;
+    const own = Object.fromEntries(
+        Object.entries(config)
+            .filter(([key]) => key.startsWith(prefix))
+            .map(([key, value]) => [key.slice(prefix.length), value]),
+    );
+    const result = schema.safeParse(own);
+    const problems: string[] = [];
+    if (!result.success) {
+        for (const issue of result.error.issues) {
+            const names = issue.code === "unrecognized_keys" ? issue.keys : [String(issue.path[0])];
+            for (const name of names) {
+                const hint =
+                    issue.code === "unrecognized_keys" ? `; known settings: ${SETTING_NAMES.join(", ")}` : "";
+                problems.push(`${prefix}${name}: ${issue.message}${hint}`);
+            }
+        }
+    }
+
+    const publicUrl = (own.publicUrl ?? defaultPublicUrl(config))?.replace(/\/$/, "");
+    if (publicUrl === undefined) {
+        problems.push(
+            `${prefix}publicUrl: not set, and there is no minio:minioServer to derive it from; ` +
+                "set one: pulumi config set nix-cache:publicUrl https://s3.example.org",
+        );
+    } else if (own.publicUrl === undefined && publicUrlProblem(publicUrl) !== undefined) {
+        problems.push(
+            `${prefix}publicUrl: the default derived from minio:minioServer ('${publicUrl}') ` +
+                `${publicUrlProblem(publicUrl)}; set nix-cache:publicUrl explicitly`,
+        );
+    }
+    if (problems.length > 0 || !result.success || publicUrl === undefined) {
+        throw new SettingsError(problems);
+    }
+
+    const { keyName, writerSecret, ...rest } = result.data;
+    // Nix's convention: the cache's host name and a generation, bumped to rotate the key.
+    const derivedKeyName = `${new URL(publicUrl).hostname}-1`;
+    if (keyName === undefined && keyNameProblem(derivedKeyName) !== undefined) {
+        throw new SettingsError([
+            `${prefix}keyName: the default derived from the public URL ('${derivedKeyName}') ` +
+                `${keyNameProblem(derivedKeyName)}; set nix-cache:keyName, e.g. cache.example.org-1`,
+        ]);
+    }
+    return {
+        ...rest,
+        publicUrl,
+        keyName: keyName ?? derivedKeyName,
+        ...(writerSecret === undefined ? {} : { writerSecret }),
+    };
+}
