@@ -1,0 +1,177 @@
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, test } from "node:test";
+import { parse } from "yaml";
+import { parseSettings, SETTING_NAMES, SettingsError } from "../lib/settings";
+
+const SERVER = { "minio:minioServer": "s3.example.org:9000" };
+
+/** The problems parseSettings reports for a config, or [] when it accepts it. */
+function problemsFor(config: Record<string, string>): string[] {
+    try {
+        parseSettings(config);
+        return [];
+    } catch (error) {
+        assert.ok(error instanceof SettingsError, `expected a SettingsError, got ${error}`);
+        return error.problems;
+    }
+}
+
+describe("settings", () => {
+    test("defaults follow the how-to, with the public URL derived from the provider settings", () => {
+        assert.deepEqual(parseSettings(SERVER), {
+            bucket: "nix-cache",
+            publicUrl: "http://s3.example.org:9000",
+            keyName: "s3.example.org-1",
+            writerName: "nixbuilder",
+            priority: 40,
+            wantMassQuery: true,
+            storeDir: "/nix/store",
+            allowAnonymousList: false,
+            region: "us-east-1",
+            compression: "zstd",
+            protect: true,
+        });
+    });
+
+    test("minio:minioSsl true makes the derived public URL https", () => {
+        assert.equal(parseSettings({ ...SERVER, "minio:minioSsl": "true" }).publicUrl, "https://s3.example.org:9000");
+    });
+
+    test("every setting can be overridden", () => {
+        const settings = parseSettings({
+            "nix-cache:bucket": "my.cache-01",
+            "nix-cache:publicUrl": "https://cache.example.org/",
+            "nix-cache:keyName": "cache.example.org-7",
+            "nix-cache:writerName": "ci_builder",
+            "nix-cache:writerSecret": "0123456789abcdefghijklmnopqrstuvwxyzABCD",
+            "nix-cache:priority": "30",
+            "nix-cache:wantMassQuery": "false",
+            "nix-cache:storeDir": "/gnu/store",
+            "nix-cache:allowAnonymousList": "true",
+            "nix-cache:region": "eu-central-1",
+            "nix-cache:compression": "xz",
+            "nix-cache:protect": "false",
+        });
+        assert.deepEqual(settings, {
+            bucket: "my.cache-01",
+            publicUrl: "https://cache.example.org",
+            keyName: "cache.example.org-7",
+            writerName: "ci_builder",
+            writerSecret: "0123456789abcdefghijklmnopqrstuvwxyzABCD",
+            priority: 30,
+            wantMassQuery: false,
+            storeDir: "/gnu/store",
+            allowAnonymousList: true,
+            region: "eu-central-1",
+            compression: "xz",
+            protect: false,
+        });
+    });
+
+    const invalid: [string, Record<string, string>, RegExp][] = [
+        ["bucket too short", { "nix-cache:bucket": "ab" }, /^nix-cache:bucket: must be 3 to 63 characters/],
+        ["bucket too long", { "nix-cache:bucket": "a".repeat(64) }, /^nix-cache:bucket: must be 3 to 63 characters/],
+        ["bucket uppercase", { "nix-cache:bucket": "Nix-Cache" }, /^nix-cache:bucket: may contain only lowercase/],
+        ["bucket underscore", { "nix-cache:bucket": "nix_cache" }, /^nix-cache:bucket: may contain only lowercase/],
+        ["bucket leading hyphen", { "nix-cache:bucket": "-nixcache" }, /^nix-cache:bucket: must start and end/],
+        ["bucket trailing dot", { "nix-cache:bucket": "nixcache." }, /^nix-cache:bucket: must start and end/],
+        ["bucket double dot", { "nix-cache:bucket": "nix..cache" }, /^nix-cache:bucket: must not contain two adjacent dots/],
+        ["bucket IP address", { "nix-cache:bucket": "192.168.1.10" }, /^nix-cache:bucket: must not be formatted as an IP/],
+        ["empty key name", { "nix-cache:keyName": "" }, /^nix-cache:keyName: must not be empty/],
+        ["key name with colon", { "nix-cache:keyName": "cache:1" }, /^nix-cache:keyName: must not contain ':'/],
+        ["key name with space", { "nix-cache:keyName": "cache 1" }, /^nix-cache:keyName: must not contain whitespace/],
+        ["relative public URL", { "nix-cache:publicUrl": "s3.example.org" }, /^nix-cache:publicUrl: must be an absolute/],
+        ["ftp public URL", { "nix-cache:publicUrl": "ftp://s3.example.org" }, /^nix-cache:publicUrl: must use http/],
+        ["public URL with a path", { "nix-cache:publicUrl": "https://x.org/nix-cache" }, /^nix-cache:publicUrl: must be only scheme/],
+        ["priority zero", { "nix-cache:priority": "0" }, /^nix-cache:priority: must be a positive whole number/],
+        ["negative priority", { "nix-cache:priority": "-5" }, /^nix-cache:priority: must be a positive whole number/],
+        ["fractional priority", { "nix-cache:priority": "1.5" }, /^nix-cache:priority: must be a positive whole number/],
+        ["word priority", { "nix-cache:priority": "high" }, /^nix-cache:priority: must be a positive whole number/],
+        ["relative store dir", { "nix-cache:storeDir": "nix/store" }, /^nix-cache:storeDir: must be an absolute path/],
+        ["store dir with ..", { "nix-cache:storeDir": "/nix/../store" }, /^nix-cache:storeDir: must be a canonical path/],
+        ["unknown compression", { "nix-cache:compression": "gzip" }, /^nix-cache:compression: must be one of zstd, xz, none/],
+        ["writer name too short", { "nix-cache:writerName": "nb" }, /^nix-cache:writerName: must be 3 to 20 characters/],
+        ["writer name too long", { "nix-cache:writerName": "n".repeat(21) }, /^nix-cache:writerName: must be 3 to 20 characters/],
+        ["writer name with '='", { "nix-cache:writerName": "nix=builder" }, /^nix-cache:writerName: may contain only/],
+        ["writer name with ','", { "nix-cache:writerName": "nix,builder" }, /^nix-cache:writerName: may contain only/],
+        ["writer secret too short", { "nix-cache:writerSecret": "short" }, /^nix-cache:writerSecret: must be 8 to 40 characters/],
+        ["writer secret too long", { "nix-cache:writerSecret": "s".repeat(41) }, /^nix-cache:writerSecret: must be 8 to 40 characters/],
+        ["writer secret with a space", { "nix-cache:writerSecret": "pass word 123" }, /^nix-cache:writerSecret: may contain only printable/],
+        ["non-boolean protect", { "nix-cache:protect": "yes" }, /^nix-cache:protect: must be true or false/],
+        ["non-boolean wantMassQuery", { "nix-cache:wantMassQuery": "1" }, /^nix-cache:wantMassQuery: must be true or false/],
+        ["non-boolean allowAnonymousList", { "nix-cache:allowAnonymousList": "on" }, /^nix-cache:allowAnonymousList: must be true or false/],
+        ["bad region", { "nix-cache:region": "EU West" }, /^nix-cache:region: must be a region name/],
+        ["misspelt setting", { "nix-cache:bukcet": "x-cache" }, /^nix-cache:bukcet: unknown setting; known settings: bucket,/],
+    ];
+    for (const [what, config, message] of invalid) {
+        test(`rejects ${what}`, () => {
+            const problems = problemsFor({ ...SERVER, ...config });
+            assert.equal(problems.length, 1, `expected one problem, got ${JSON.stringify(problems)}`);
+            assert.match(problems[0]!, message);
+        });
+    }
+
+    test("never echoes the writer secret in an error", () => {
+        const secret = "x y z secret value";
+        const problems = problemsFor({ ...SERVER, "nix-cache:writerSecret": secret });
+        assert.equal(problems.length, 1);
+        assert.ok(!problems.join("\n").includes(secret));
+    });
+
+    test("reports every problem at once", () => {
+        const problems = problemsFor({
+            ...SERVER,
+            "nix-cache:bucket": "A",
+            "nix-cache:priority": "x",
+            "nix-cache:compression": "lz4",
+        });
+        assert.deepEqual(
+            problems.map((problem) => problem.split(":").slice(0, 2).join(":")),
+            ["nix-cache:bucket", "nix-cache:priority", "nix-cache:compression"],
+        );
+    });
+
+    test("without a public URL or a MinIO server it says how to set one", () => {
+        assert.deepEqual(problemsFor({}), [
+            "nix-cache:publicUrl: not set, and there is no minio:minioServer to derive it from; " +
+                "set one: pulumi config set nix-cache:publicUrl https://s3.example.org",
+        ]);
+    });
+
+    test("a MinIO server that makes no valid URL asks for an explicit public URL", () => {
+        const [problem] = problemsFor({ "minio:minioServer": "https://s3.example.org" });
+        assert.match(problem ?? "", /^nix-cache:publicUrl: the default derived from minio:minioServer/);
+    });
+
+    test("an IPv6 server needs an explicit key name", () => {
+        const [problem] = problemsFor({ "minio:minioServer": "[::1]:9000" });
+        assert.match(problem ?? "", /^nix-cache:keyName: the default derived from the public URL \('\[::1\]-1'\)/);
+        assert.equal(parseSettings({ "minio:minioServer": "[::1]:9000", "nix-cache:keyName": "local-1" }).keyName, "local-1");
+    });
+});
+
+describe("Pulumi.yaml", () => {
+    const project = parse(readFileSync(join(__dirname, "..", "Pulumi.yaml"), "utf8"));
+
+    test("declares every setting, and nothing else", () => {
+        assert.deepEqual(Object.keys(project.config).sort(), [...SETTING_NAMES].sort());
+    });
+
+    test("declared defaults are the defaults the program applies", () => {
+        const applied = parseSettings(SERVER) as unknown as Record<string, unknown>;
+        for (const [name, declaration] of Object.entries<{ default?: unknown }>(project.config)) {
+            if (declaration.default !== undefined) {
+                assert.deepEqual(declaration.default, applied[name], `default of ${name}`);
+            }
+        }
+    });
+
+    test("the example stack is valid", () => {
+        const stack = parse(readFileSync(join(__dirname, "..", "Pulumi.dev.yaml"), "utf8"));
+        const config = Object.fromEntries(Object.entries<unknown>(stack.config).map(([k, v]) => [k, String(v)]));
+        assert.doesNotThrow(() => parseSettings(config));
+        assert.ok(!Object.keys(config).some((key) => /password|secret/i.test(key)), "no secrets in the example stack");
+    });
+});

@@ -1,0 +1,249 @@
+// The whole program under Pulumi's mock engine: what it registers, and what it exports.
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { createPrivateKey, createPublicKey } from "node:crypto";
+import { before, beforeEach, describe, test } from "node:test";
+import * as pulumi from "@pulumi/pulumi";
+import { NixBinaryCache } from "../components/nixBinaryCache";
+import { parseSettings, SettingsError } from "../lib/settings";
+import { buildStack } from "../stack";
+import {
+    generatedKeys,
+    generatedPasswords,
+    installMocks,
+    registeredSnapshot,
+    resetRegistrations,
+    settle,
+    valueOf,
+    type Registered,
+} from "./harness";
+
+const CONFIG = { "minio:minioServer": "s3.example.org:9000", "minio:minioSsl": "true" };
+
+const CACHE = "nix-cache:index:NixBinaryCache";
+const STORAGE = "nix-cache:index:CacheBucket";
+const WRITER = "nix-cache:index:CacheWriter";
+const KEY = "nix-cache:index:SigningKey";
+
+/** A secret input arrives at the engine wrapped; this returns the value inside. */
+function unwrapSecret(value: any): unknown {
+    return value && typeof value === "object" && "value" in value ? value.value : value;
+}
+
+function byName(registered: Registered[], name: string): Registered {
+    const found = registered.filter((resource) => resource.name === name);
+    assert.equal(found.length, 1, `expected exactly one resource named ${name}`);
+    return found[0]!;
+}
+
+/** Raw key bytes read from the PEMs the mock handed out, with node:crypto only. */
+function rawKeyOf(resourceName: string): { seed: Buffer; publicKey: Buffer } {
+    const pem = generatedKeys.get(resourceName);
+    assert.ok(pem, `no key was generated for ${resourceName}`);
+    const seed = createPrivateKey(pem.privateKeyPem).export({ format: "der", type: "pkcs8" }).subarray(-32);
+    const publicKey = createPublicKey(pem.publicKeyPem).export({ format: "der", type: "spki" }).subarray(-32);
+    return { seed, publicKey };
+}
+
+before(installMocks);
+beforeEach(resetRegistrations);
+
+describe("a stack with default settings", () => {
+    test("registers exactly the expected resources, parents and protect flags", async () => {
+        const registered = await settle(buildStack(CONFIG));
+        const nameOfUrn = new Map(registered.map((resource) => [resource.urn, resource.name]));
+        const summary = registered
+            .map(({ type, name, parentUrn, protect }) => ({ type, name, parent: nameOfUrn.get(parentUrn), protect }))
+            .sort((a, b) => a.name.localeCompare(b.name));
+        const resource = (type: string, name: string, parent: string | undefined, protect = false) => ({
+            type,
+            name,
+            parent,
+            protect,
+        });
+        assert.deepEqual(summary, [
+            resource(CACHE, "nix-cache", undefined),
+            resource(KEY, "nix-cache-signing-key", "nix-cache"),
+            resource("tls:index/privateKey:PrivateKey", "nix-cache-signing-key-s3.example.org-1", "nix-cache-signing-key", true),
+            resource(STORAGE, "nix-cache-storage", "nix-cache"),
+            resource("minio:index/s3BucketPolicy:S3BucketPolicy", "nix-cache-storage-anonymous-read", "nix-cache-storage"),
+            resource("minio:index/s3Bucket:S3Bucket", "nix-cache-storage-bucket", "nix-cache-storage", true),
+            resource("minio:index/s3Object:S3Object", "nix-cache-storage-cache-info", "nix-cache-storage"),
+            resource(WRITER, "nix-cache-writer", "nix-cache"),
+            resource("minio:index/iamPolicy:IamPolicy", "nix-cache-writer-policy", "nix-cache-writer"),
+            resource("minio:index/iamUserPolicyAttachment:IamUserPolicyAttachment", "nix-cache-writer-policy-attachment", "nix-cache-writer"),
+            resource("random:index/randomPassword:RandomPassword", "nix-cache-writer-secret", "nix-cache-writer"),
+            resource("minio:index/iamUser:IamUser", "nix-cache-writer-user", "nix-cache-writer"),
+        ]);
+    });
+
+    test("registers the expected inputs", async () => {
+        const registered = await settle(buildStack(CONFIG));
+        assert.deepEqual(byName(registered, "nix-cache-storage-bucket").inputs, { bucket: "nix-cache", forceDestroy: false });
+        assert.deepEqual(byName(registered, "nix-cache-storage-cache-info").inputs, {
+            bucketName: "nix-cache",
+            objectName: "nix-cache-info",
+            content: "StoreDir: /nix/store\nWantMassQuery: 1\nPriority: 40\n",
+            contentType: "text/x-nix-cache-info",
+        });
+        const bucketPolicy = byName(registered, "nix-cache-storage-anonymous-read").inputs;
+        assert.equal(bucketPolicy.bucket, "nix-cache");
+        assert.deepEqual(JSON.parse(bucketPolicy.policy), {
+            Version: "2012-10-17",
+            Statement: [
+                {
+                    Sid: "AnonymousDownload",
+                    Effect: "Allow",
+                    Principal: { AWS: ["*"] },
+                    Action: ["s3:GetObject"],
+                    Resource: ["arn:aws:s3:::nix-cache/*"],
+                },
+            ],
+        });
+        const writerPolicy = byName(registered, "nix-cache-writer-policy").inputs;
+        assert.equal(writerPolicy.name, "nix-cache-write");
+        assert.deepEqual(JSON.parse(writerPolicy.policy), {
+            Version: "2012-10-17",
+            Statement: [
+                {
+                    Sid: "WriterBucket",
+                    Effect: "Allow",
+                    Action: ["s3:GetBucketLocation", "s3:ListBucket", "s3:ListBucketMultipartUploads"],
+                    Resource: ["arn:aws:s3:::nix-cache"],
+                },
+                {
+                    Sid: "WriterObjects",
+                    Effect: "Allow",
+                    Action: ["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"],
+                    Resource: ["arn:aws:s3:::nix-cache/*"],
+                },
+            ],
+        });
+        assert.deepEqual(byName(registered, "nix-cache-writer-secret").inputs, { length: 40, special: false });
+        const user = byName(registered, "nix-cache-writer-user").inputs;
+        assert.equal(user.name, "nixbuilder");
+        assert.equal(unwrapSecret(user.secret), generatedPasswords.get("nix-cache-writer-secret"));
+        assert.deepEqual(byName(registered, "nix-cache-writer-policy-attachment").inputs, {
+            userName: "nixbuilder",
+            policyName: "nix-cache-write",
+        });
+        assert.deepEqual(byName(registered, "nix-cache-signing-key-s3.example.org-1").inputs, { algorithm: "ED25519" });
+    });
+
+    test("exports the exact values, computed independently from the generated key", async () => {
+        const outputs = buildStack(CONFIG);
+        await settle(outputs);
+        const { seed, publicKey } = rawKeyOf("nix-cache-signing-key-s3.example.org-1");
+        const nixPublicKey = `s3.example.org-1:${publicKey.toString("base64")}`;
+        const values = Object.fromEntries(
+            await Promise.all(Object.entries(outputs).map(async ([name, output]) => [name, await valueOf<unknown>(output)])),
+        );
+        assert.deepEqual(values, {
+            substituterUrl: "https://s3.example.org:9000/nix-cache",
+            publicKey: nixPublicKey,
+            secretKey: `s3.example.org-1:${Buffer.concat([seed, publicKey]).toString("base64")}`,
+            bucketName: "nix-cache",
+            writerAccessKey: "nixbuilder",
+            writerSecretKey: generatedPasswords.get("nix-cache-writer-secret"),
+            uploadUrl:
+                "s3://nix-cache?endpoint=https://s3.example.org:9000&region=us-east-1&profile=nixbuilder&compression=zstd",
+            nixSettings: {
+                "extra-substituters": ["https://s3.example.org:9000/nix-cache"],
+                "extra-trusted-public-keys": [nixPublicKey],
+            },
+            nixConf:
+                "extra-substituters = https://s3.example.org:9000/nix-cache\n" +
+                `extra-trusted-public-keys = ${nixPublicKey}\n`,
+        });
+        assert.match(String(values.writerSecretKey), /^[A-Za-z0-9]{40}$/);
+    });
+
+    test("secret outputs are Pulumi secrets, the rest are not", async () => {
+        const outputs = buildStack(CONFIG);
+        await settle(outputs);
+        const secret = new Set(["secretKey", "writerSecretKey"]);
+        for (const [name, output] of Object.entries(outputs)) {
+            assert.equal(await pulumi.isSecret(output as pulumi.Output<unknown>), secret.has(name), `isSecret(${name})`);
+        }
+    });
+});
+
+describe("settings shape the stack", () => {
+    test("a writer secret from config is used as is, stays secret, and no password is generated", async () => {
+        const writerSecret = "an-own-secret-of-32-characters!!";
+        const outputs = buildStack({ ...CONFIG, "nix-cache:writerSecret": writerSecret });
+        const registered = await settle(outputs);
+        assert.ok(!registered.some((resource) => resource.type === "random:index/randomPassword:RandomPassword"));
+        assert.equal(unwrapSecret(byName(registered, "nix-cache-writer-user").inputs.secret), writerSecret);
+        assert.equal(await valueOf(outputs.writerSecretKey), writerSecret);
+        assert.equal(await pulumi.isSecret(outputs.writerSecretKey), true);
+    });
+
+    test("protect=false leaves the bucket and key unprotected", async () => {
+        const registered = await settle(buildStack({ ...CONFIG, "nix-cache:protect": "false" }));
+        assert.deepEqual(registered.filter((resource) => resource.protect), []);
+    });
+
+    test("allowAnonymousList adds the listing statement to the registered bucket policy", async () => {
+        const registered = await settle(buildStack({ ...CONFIG, "nix-cache:allowAnonymousList": "true" }));
+        const policy = JSON.parse(byName(registered, "nix-cache-storage-anonymous-read").inputs.policy);
+        assert.deepEqual(
+            policy.Statement.map((statement: { Action: string[] }) => statement.Action),
+            [["s3:GetBucketLocation", "s3:ListBucket"], ["s3:GetObject"]],
+        );
+    });
+
+    test("a new key generation is a new key pair, not the old one renamed", async () => {
+        const first = buildStack({ ...CONFIG, "nix-cache:keyName": "cache.example.org-1" });
+        await settle(first);
+        const second = buildStack({ ...CONFIG, "nix-cache:keyName": "cache.example.org-2" });
+        const registered = await settle(second);
+        const keys = registered.filter((resource) => resource.type === "tls:index/privateKey:PrivateKey");
+        assert.deepEqual(
+            keys.map((key) => key.name),
+            ["nix-cache-signing-key-cache.example.org-1", "nix-cache-signing-key-cache.example.org-2"],
+        );
+        const [oldKey, newKey] = [await valueOf(first.publicKey), await valueOf(second.publicKey)];
+        assert.match(oldKey, /^cache\.example\.org-1:/);
+        assert.match(newKey, /^cache\.example\.org-2:/);
+        assert.notEqual(oldKey.split(":")[1], newKey.split(":")[1]);
+    });
+
+    test("two caches in one stack register without name collisions", async () => {
+        const a = new NixBinaryCache("main", parseSettings(CONFIG));
+        const b = new NixBinaryCache(
+            "staging",
+            parseSettings({ ...CONFIG, "nix-cache:bucket": "nix-cache-staging", "nix-cache:writerName": "stagingbuilder" }),
+        );
+        const registered = await settle({ a: a.publicKey, b: b.publicKey, c: a.writerSecretKey, d: b.writerSecretKey });
+        assert.equal(registered.length, 24);
+        assert.equal(new Set(registered.map((resource) => resource.name)).size, 24);
+        assert.ok(registered.every((resource) => /^(main|staging)/.test(resource.name)));
+        const policyNames = registered
+            .filter((resource) => resource.type === "minio:index/iamPolicy:IamPolicy")
+            .map((resource) => resource.inputs.name)
+            .sort();
+        assert.deepEqual(policyNames, ["nix-cache-staging-write", "nix-cache-write"]);
+    });
+
+    test("invalid settings stop the program before any resource is registered", async () => {
+        assert.throws(
+            () => buildStack({ ...CONFIG, "nix-cache:bucket": "Bad_Bucket", "nix-cache:compression": "lz4" }),
+            (error: unknown) =>
+                error instanceof SettingsError &&
+                error.problems.length === 2 &&
+                /nix-cache:bucket/.test(error.message) &&
+                /nix-cache:compression/.test(error.message),
+        );
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        assert.deepEqual(registeredSnapshot(), []);
+    });
+});
+
+describe("the dependency tree", () => {
+    test("holds a single copy of @pulumi/pulumi (two copies break the mock engine)", () => {
+        const listing = execFileSync("npm", ["ls", "@pulumi/pulumi", "--all", "--parseable"], { encoding: "utf8" });
+        const copies = new Set(listing.split("\n").filter((line) => line.endsWith("node_modules/@pulumi/pulumi")));
+        assert.equal(copies.size, 1, [...copies].join("\n"));
+    });
+});
