@@ -1,0 +1,27 @@
+{
+  description = "nix-cache: a signed Nix binary cache on MinIO, declared with Pulumi";
+
+  inputs.nixpkgs.url = "github:NixOS/nixpkgs/nixos-25.05";
+
+  outputs = { self, nixpkgs }:
+    let
+      systems = [ "x86_64-linux" "aarch64-linux" ];
+      forEachSystem = f: nixpkgs.lib.genAttrs systems (system: f nixpkgs.legacyPackages.${system});
+    in
+    {
+      nixosModules = {
+        # Machines that substitute from the cache: services.nix-binary-cache.client.
+        substituter = ./nixos/substituter.nix;
+        # Machines that push their builds to the cache (the builder module goes here):
+        # builder = ./nixos/builder.nix;
+      };
+
+      # `nix develop`: every tool the README uses. Node.js 22 meets package.json's engines
+      # (require() of ES modules); pulumi-bin brings the Pulumi CLI and its Node.js language host.
+      devShells = forEachSystem (pkgs: {
+        default = pkgs.mkShell {
+          packages = [ pkgs.nodejs_22 pkgs.pulumi-bin pkgs.minio-client ];
+        };
+      });
+    };
+}
