@@ -3,6 +3,7 @@ import { renderCacheInfo } from "../lib/cacheInfo";
 import { nixSettings, renderNixConf, substituterUrl, uploadUrl, type NixSettings } from "../lib/clientConfig";
 import type { CacheSettings } from "../lib/settings";
 import { CacheBucket } from "./cacheBucket";
+import { CacheExpiry } from "./cacheExpiry";
 import { CacheWriter } from "./cacheWriter";
 import { SigningKey } from "./signingKey";
 
@@ -21,11 +22,12 @@ export class NixBinaryCache extends pulumi.ComponentResource {
     constructor(name: string, settings: CacheSettings, opts?: pulumi.ComponentResourceOptions) {
         super("nix-cache:index:NixBinaryCache", name, {}, opts);
 
+        const cacheInfo = renderCacheInfo(settings);
         const bucket = new CacheBucket(
             `${name}-storage`,
             {
                 bucket: settings.bucket,
-                cacheInfo: renderCacheInfo(settings),
+                cacheInfo,
                 allowAnonymousList: settings.allowAnonymousList,
                 protect: settings.protect,
             },
@@ -41,6 +43,20 @@ export class NixBinaryCache extends pulumi.ComponentResource {
             { keyName: settings.keyName, protect: settings.protect },
             { parent: this },
         );
+
+        if (settings.expireDays > 0) {
+            new CacheExpiry(
+                `${name}-expiry`,
+                {
+                    bucket: bucket.bucketName,
+                    expireDays: settings.expireDays,
+                    cacheInfo,
+                    connection: settings.minio,
+                    storage: bucket,
+                },
+                { parent: this },
+            );
+        }
 
         const substituter = substituterUrl(settings.publicUrl, settings.bucket);
         const clientSettings = key.publicKey.apply((publicKey) => nixSettings(substituter, [publicKey]));

@@ -3,7 +3,10 @@
 // once, by setting name, before any resource is registered.
 import { isIP } from "node:net";
 import { z } from "zod";
+import { renderCacheInfo } from "./cacheInfo";
 import type { Compression } from "./clientConfig";
+import { MAX_EXPIRE_DAYS, thresholdProblem } from "./lifecycle";
+import { minioConnection, type Environment, type MinioConnection } from "./minioConnection";
 import { keyNameProblem } from "./nixKeys";
 
 export const NAMESPACE = "nix-cache";
@@ -22,6 +25,10 @@ export interface CacheSettings {
     region: string;
     compression: Compression;
     protect: boolean;
+    /** Days after which cached objects (all but nix-cache-info) expire; 0: never. */
+    expireDays: number;
+    /** The `minio` provider's connection; the expiry rule is written through it. */
+    minio: MinioConnection;
 }
 
 /** Raised for invalid settings; `problems` has one line per problem, each naming its setting. */
@@ -138,6 +145,14 @@ const schema = z.strictObject(
             .refine((value) => /^[a-z0-9][a-z0-9-]*$/.test(value), "must be a region name such as us-east-1"),
         compression: z.enum(COMPRESSIONS, { error: `must be one of ${COMPRESSIONS.join(", ")}` }).default("zstd"),
         protect: booleanSetting(true),
+        expireDays: z
+            .string()
+            .default("30")
+            .refine(
+                (value) => /^(0|[1-9][0-9]{0,4})$/.test(value) && Number(value) <= MAX_EXPIRE_DAYS,
+                `must be a whole number of days from 0 (no expiry) to ${MAX_EXPIRE_DAYS}, such as 30`,
+            )
+            .transform(Number),
     },
     { error: (issue) => (issue.code === "unrecognized_keys" ? "unknown setting" : undefined) },
 );
@@ -157,9 +172,9 @@ function defaultPublicUrl(config: Record<string, string>): string | undefined {
 /**
  * Validates the full Pulumi config map (`pulumi.runtime.allConfig()`: keys like `nix-cache:bucket`
  * and `minio:minioServer`, values as strings) into settings. Throws SettingsError listing every
- * problem.
+ * problem. `env` supplies the `minio` provider's environment fallbacks (MINIO_ENDPOINT, ...).
  */
-export function parseSettings(config: Record<string, string>): CacheSettings {
+export function parseSettings(config: Record<string, string>, env: Environment = process.env): CacheSettings {
     const prefix = `${NAMESPACE}:`;
     const own = Object.fromEntries(
         Object.entries(config)
@@ -191,6 +206,15 @@ export function parseSettings(config: Record<string, string>): CacheSettings {
                 `${publicUrlProblem(publicUrl)}; set nix-cache:publicUrl explicitly`,
         );
     }
+    const { connection, problems: connectionProblems } = minioConnection(config, env);
+    if (result.success && result.data.expireDays > 0) {
+        // Expiry writes the bucket's lifecycle rule itself, through the provider's connection.
+        problems.push(...connectionProblems);
+        const threshold = thresholdProblem(renderCacheInfo(result.data));
+        if (threshold !== undefined) {
+            problems.push(`${prefix}expireDays: ${threshold}; shorten nix-cache:storeDir or set nix-cache:expireDays to 0`);
+        }
+    }
     if (problems.length > 0 || !result.success || publicUrl === undefined) {
         throw new SettingsError(problems);
     }
@@ -207,6 +231,7 @@ export function parseSettings(config: Record<string, string>): CacheSettings {
     return {
         ...rest,
         publicUrl,
+        minio: connection,
         keyName: keyName ?? derivedKeyName,
         ...(writerSecret === undefined ? {} : { writerSecret }),
     };

@@ -11,6 +11,8 @@ export interface Registered {
     protect: boolean;
     custom: boolean;
     inputs: Record<string, any>;
+    /** URNs of the resources it depends on (`dependsOn`, components expanded to their children). */
+    dependencies: string[];
 }
 
 export interface GeneratedKey {
@@ -87,6 +89,7 @@ export async function installMocks(): Promise<void> {
                     protect: req.getProtect(),
                     custom: req.getCustom(),
                     inputs: inputsByName.get(`${type}::${name}`) ?? {},
+                    dependencies: req.getDependenciesList(),
                 });
             }
             callback(err, response);

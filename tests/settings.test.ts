@@ -32,6 +32,16 @@ describe("settings", () => {
             region: "us-east-1",
             compression: "zstd",
             protect: true,
+            expireDays: 30,
+            minio: {
+                endPoint: "s3.example.org",
+                port: 9000,
+                useSSL: false,
+                region: "us-east-1",
+                accessKey: "",
+                secretKey: "",
+                insecure: false,
+            },
         });
     });
 
@@ -53,6 +63,7 @@ describe("settings", () => {
             "nix-cache:region": "eu-central-1",
             "nix-cache:compression": "xz",
             "nix-cache:protect": "false",
+            "nix-cache:expireDays": "7",
         });
         assert.deepEqual(settings, {
             bucket: "my.cache-01",
@@ -67,6 +78,8 @@ describe("settings", () => {
             region: "eu-central-1",
             compression: "xz",
             protect: false,
+            expireDays: 7,
+            minio: { endPoint: "", useSSL: false, region: "us-east-1", accessKey: "", secretKey: "", insecure: false },
         });
     });
 

@@ -63,6 +63,8 @@ describe("a stack with default settings", () => {
         });
         assert.deepEqual(summary, [
             resource(CACHE, "nix-cache", undefined),
+            resource("nix-cache:index:CacheExpiry", "nix-cache-expiry", "nix-cache"),
+            resource("pulumi-nodejs:dynamic:Resource", "nix-cache-expiry-lifecycle", "nix-cache-expiry"),
             resource(KEY, "nix-cache-signing-key", "nix-cache"),
             resource("tls:index/privateKey:PrivateKey", "nix-cache-signing-key-s3.example.org-1", "nix-cache-signing-key", true),
             resource(STORAGE, "nix-cache-storage", "nix-cache"),
@@ -216,8 +218,8 @@ describe("settings shape the stack", () => {
             parseSettings({ ...CONFIG, "nix-cache:bucket": "nix-cache-staging", "nix-cache:writerName": "stagingbuilder" }),
         );
         const registered = await settle({ a: a.publicKey, b: b.publicKey, c: a.writerSecretKey, d: b.writerSecretKey });
-        assert.equal(registered.length, 24);
-        assert.equal(new Set(registered.map((resource) => resource.name)).size, 24);
+        assert.equal(registered.length, 28);
+        assert.equal(new Set(registered.map((resource) => resource.name)).size, 28);
         assert.ok(registered.every((resource) => /^(main|staging)/.test(resource.name)));
         const policyNames = registered
             .filter((resource) => resource.type === "minio:index/iamPolicy:IamPolicy")

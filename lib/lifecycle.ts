@@ -1,0 +1,127 @@
+// Expiry as an S3 lifecycle configuration: one rule that expires every object larger than
+// `nix-cache-info` after N days. Nix refuses a cache without `nix-cache-info`, so the rule must never
+// match it; MinIO has no "all but this key" filter, but it has ObjectSizeGreaterThan (releases from
+// RELEASE.2023-12-02T10-51-33Z on), and every other object in a cache is larger than that file.
+import { isDeepStrictEqual } from "node:util";
+
+export const EXPIRY_RULE_ID = "nix-cache-expiry";
+export const MAX_EXPIRE_DAYS = 36500;
+
+/**
+ * The size threshold (the byte length of `nix-cache-info`) must stay below the smallest narinfo, or
+ * some narinfos would never expire while their NARs do. A narinfo always has these lines
+ * (Nix's NarInfo::to_string), so it has at least 213 bytes even with the shortest store dir "/x",
+ * 221 with /nix/store, before References, Deriver or Sig:
+ *   "StorePath: " + storeDir + "/" + 32-char hash + "-" + name + "\n"  >= 11 + 2 + 1 + 32 + 1 + 1 + 1 = 49
+ *   "URL: nar/" + 52-char file hash + ".nar" (+ extension) + "\n"     >= 9 + 52 + 4 + 1 = 66
+ *   "Compression: none\n" (or a longer name, or a shorter one with a longer URL)  >= 18
+ *   "NarHash: sha256:" + 52 chars + "\n"                              = 69
+ *   "NarSize: " + digits + "\n"                                       >= 11
+ * A threshold under 200 bytes keeps a clear margin below that.
+ */
+export const THRESHOLD_LIMIT = 200;
+
+export interface ExpiryRule {
+    ID: string;
+    Status: "Enabled";
+    Filter: { ObjectSizeGreaterThan: number };
+    Expiration: { Days: number };
+}
+
+/** The S3 LifecycleConfiguration document, in the shape the `minio` SDK renders to XML. */
+export interface LifecycleConfiguration {
+    Rule: ExpiryRule[];
+}
+
+/** Why `nix-cache-info` with this content cannot serve as the size threshold, or undefined. */
+export function thresholdProblem(cacheInfo: string): string | undefined {
+    const bytes = Buffer.byteLength(cacheInfo, "utf8");
+    if (bytes >= THRESHOLD_LIMIT) {
+        return (
+            `nix-cache-info would be ${bytes} bytes; expiry spares it by size, which needs it under ` +
+            `${THRESHOLD_LIMIT} bytes (the smallest narinfo is larger)`
+        );
+    }
+    return undefined;
+}
+
+/** Why a number of days cannot be used for expiry, or undefined. 0 means "no expiry" and is not a rule. */
+export function expireDaysProblem(days: number): string | undefined {
+    if (!Number.isInteger(days) || days < 1 || days > MAX_EXPIRE_DAYS) {
+        return `must be a whole number of days from 1 to ${MAX_EXPIRE_DAYS} (got ${days})`;
+    }
+    return undefined;
+}
+
+/** The lifecycle configuration that expires everything larger than `cacheInfo` after `expireDays`. */
+export function expiryLifecycle(expireDays: number, cacheInfo: string): LifecycleConfiguration {
+    const problem = expireDaysProblem(expireDays) ?? thresholdProblem(cacheInfo);
+    if (problem !== undefined) {
+        throw new Error(`expiry: ${problem}`);
+    }
+    return {
+        Rule: [
+            {
+                ID: EXPIRY_RULE_ID,
+                Status: "Enabled",
+                Filter: { ObjectSizeGreaterThan: Buffer.byteLength(cacheInfo, "utf8") },
+                Expiration: { Days: expireDays },
+            },
+        ],
+    };
+}
+
+/**
+ * The rules of a configuration as the `minio` SDK parses GetBucketLifecycleConfiguration (its XML
+ * parser yields one object for a single <Rule> and an array for several), always as a list.
+ */
+export function liveRules(parsed: unknown): unknown[] {
+    const rule = (parsed as { Rule?: unknown } | undefined)?.Rule;
+    if (rule === undefined) {
+        return [];
+    }
+    return Array.isArray(rule) ? rule : [rule];
+}
+
+/** Whether the bucket holds exactly the wanted configuration (key order does not matter). */
+export function sameConfiguration(live: unknown, wanted: LifecycleConfiguration): boolean {
+    return isDeepStrictEqual(liveRules(live), wanted.Rule);
+}
+
+const UPGRADE_HINT =
+    "MinIO releases before December 2023 (RELEASE.2023-12-02T10-51-33Z) do not support the lifecycle filter " +
+    "ObjectSizeGreaterThan, which expiry needs to keep nix-cache-info. Upgrade MinIO (or the compatible fork you run) " +
+    "to a release from December 2023 or later, or set nix-cache:expireDays to 0 to go without expiry";
+
+/**
+ * The error to report when the server refused the configuration. MinIO before the size filter
+ * answers `unknown XML Tag`: with code InvalidRequest up to RELEASE.2023-06-16, InvalidArgument
+ * after; other S3 servers refuse unknown schema with MalformedXML.
+ */
+export function lifecycleWriteError(error: unknown, bucket: string): Error {
+    const { code, message } = error as { code?: unknown; message?: unknown };
+    const said = `${String(code ?? "error")}: ${String(message ?? error)}`;
+    const unsupportedFilter =
+        ((code === "InvalidArgument" || code === "InvalidRequest") && /unknown XML tag/i.test(String(message))) ||
+        code === "MalformedXML";
+    if (unsupportedFilter) {
+        return new Error(
+            `bucket '${bucket}': the server refused the expiry rule (${said}). ${UPGRADE_HINT}. ` +
+                "Nothing was changed on the server.",
+        );
+    }
+    return new Error(`bucket '${bucket}': writing the lifecycle configuration failed (${said})`);
+}
+
+/**
+ * The error when the server accepted the configuration but stored something else. MinIO before
+ * RELEASE.2021-02-07 silently drops unknown filter elements, which turns the rule into "expire
+ * everything", nix-cache-info included; the caller removes that configuration again.
+ */
+export function lifecycleMismatchError(bucket: string, stored: unknown): Error {
+    return new Error(
+        `bucket '${bucket}': the server accepted the expiry rule but stored ${JSON.stringify(liveRules(stored))} ` +
+            "instead; a server that drops the size filter would expire nix-cache-info, so the rule was removed " +
+            `again. ${UPGRADE_HINT}.`,
+    );
+}
