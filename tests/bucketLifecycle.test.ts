@@ -1,15 +1,13 @@
 // The expiry rule's dynamic provider, against a loopback server that checks every request as
 // MinIO would (method, path, SigV4 signature, Content-MD5, XML body) and answers as MinIO does.
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
 import Module from "node:module";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, test } from "node:test";
 import * as pulumi from "@pulumi/pulumi";
 import { bucketLifecycleProvider as provider, type BucketLifecycleState } from "../components/bucketLifecycle";
 import { FakeMinio, type MinioGeneration } from "./fakeMinio";
+import { skipWithoutOpenssl, withLoopbackCertificate } from "./loopbackCertificate";
 
 const BUCKET = "nix-cache";
 const CREDENTIALS = { accessKey: "admin-user", secretKey: "admin-password-0123", region: "us-east-1" };
@@ -199,36 +197,21 @@ describe("the bucket lifecycle provider against a MinIO-like server", () => {
         assert.deepEqual(server.requests, []);
     });
 
-    const noOpenssl = spawnSync("openssl", ["version"]).error !== undefined;
     test(
         "over TLS it trusts the server through minio:minioCacertFile or minio:minioInsecure, and not otherwise",
-        { skip: noOpenssl && process.env.CI !== "true" ? "openssl is not installed (apt-get install -y openssl)" : undefined },
-        async () => {
-            const dir = await mkdtemp(join(tmpdir(), "nix-cache-lifecycle-tls-"));
-            try {
-                // A self-signed certificate for 127.0.0.1 that is its own CA.
-                const made = spawnSync(
-                    "openssl",
-                    ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1",
-                        "-subj", "/CN=loopback MinIO", "-addext", "subjectAltName=IP:127.0.0.1",
-                        "-keyout", join(dir, "key.pem"), "-out", join(dir, "cert.pem")],
-                    { encoding: "utf8" },
-                );
-                assert.equal(made.status, 0, made.error ? "openssl is not installed: apt-get install -y openssl" : made.stderr);
-                const [key, cert] = await Promise.all([readFile(join(dir, "key.pem"), "utf8"), readFile(join(dir, "cert.pem"), "utf8")]);
+        { skip: skipWithoutOpenssl },
+        () =>
+            withLoopbackCertificate(async ({ key, cert, certFile }) => {
                 const server = await startServer("current", { key, cert });
-
                 await assert.rejects(provider.create(stateFor(server, { useSSL: true })), /self.signed certificate/);
                 assert.equal(server.stored, undefined);
-                await provider.create(stateFor(server, { useSSL: true, caCertFile: join(dir, "cert.pem") }));
+                await provider.create(stateFor(server, { useSSL: true, caCertFile: certFile }));
                 assert.deepEqual(server.stored, [storedRule(30)]);
-                await provider.update!(BUCKET, stateFor(server), stateFor(server, { useSSL: true, insecure: true, configuration: configuration(9) }));
+                const insecure = stateFor(server, { useSSL: true, insecure: true, configuration: configuration(9) });
+                await provider.update!(BUCKET, stateFor(server), insecure);
                 assert.deepEqual(server.stored, [storedRule(9)]);
                 assert.deepEqual(server.refusals(), []);
-            } finally {
-                await rm(dir, { recursive: true, force: true });
-            }
-        },
+            }),
     );
 
     test("the provider as Pulumi serializes it runs on its own: create, read, delete", async () => {
