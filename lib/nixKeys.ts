@@ -50,11 +50,12 @@ export function decodeStrictBase64(text: string, what: string): Uint8Array {
     return new Uint8Array(Buffer.from(text, "base64"));
 }
 
-function encodeBase64(bytes: Uint8Array): string {
+export function encodeBase64(bytes: Uint8Array): string {
     return Buffer.from(bytes).toString("base64");
 }
 
-function splitNamedKey(text: string, what: string): [string, string] {
+/** Splits Nix's `NAME:BASE64` form (keys and signatures) into a checked name and the encoded part. */
+export function splitNamedKey(text: string, what: string): [string, string] {
     const colon = text.indexOf(":");
     if (colon < 0) {
         throw new Error(`${what}: expected NAME:BASE64, found no ':'`);
