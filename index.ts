@@ -12,3 +12,5 @@ export const writerSecretKey = outputs.writerSecretKey;
 export const uploadUrl = outputs.uploadUrl;
 export const nixSettings = outputs.nixSettings;
 export const nixConf = outputs.nixConf;
+export const nixosClient = outputs.nixosClient;
+export const awsCredentials = outputs.awsCredentials;

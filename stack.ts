@@ -17,5 +17,7 @@ export function buildStack(config: Record<string, string>) {
         uploadUrl: cache.uploadUrl,
         nixSettings: cache.nixSettings,
         nixConf: cache.nixConf,
+        nixosClient: cache.nixosClient,
+        awsCredentials: cache.awsCredentials,
     };
 }

@@ -14,6 +14,8 @@ export interface CacheBucketArgs {
 /** The bucket, its `nix-cache-info`, and anonymous read access for substituters. */
 export class CacheBucket extends pulumi.ComponentResource {
     readonly bucketName: pulumi.Output<string>;
+    /** The rendered bucket policy (anonymous access). */
+    readonly bucketPolicy: string;
 
     constructor(name: string, args: CacheBucketArgs, opts?: pulumi.ComponentResourceOptions) {
         super("nix-cache:index:CacheBucket", name, {}, opts);
@@ -38,9 +40,10 @@ export class CacheBucket extends pulumi.ComponentResource {
         );
 
         // An explicit policy rather than `acl: "public-read"`, which grants listing of all buckets.
+        this.bucketPolicy = renderPolicy(anonymousReadPolicy(args.bucket, args.allowAnonymousList));
         new minio.S3BucketPolicy(
             `${name}-anonymous-read`,
-            { bucket: bucket.bucket, policy: renderPolicy(anonymousReadPolicy(args.bucket, args.allowAnonymousList)) },
+            { bucket: bucket.bucket, policy: this.bucketPolicy },
             { parent: this },
         );
 

@@ -1,10 +1,20 @@
 import * as pulumi from "@pulumi/pulumi";
 import { renderCacheInfo } from "../lib/cacheInfo";
-import { nixSettings, renderNixConf, substituterUrl, uploadUrl, type NixSettings } from "../lib/clientConfig";
+import {
+    awsCredentialsProfile,
+    nixosClient,
+    nixSettings,
+    renderNixConf,
+    substituterUrl,
+    uploadUrl,
+    type NixosClient,
+    type NixSettings,
+} from "../lib/clientConfig";
 import type { CacheSettings } from "../lib/settings";
 import { CacheBucket } from "./cacheBucket";
 import { CacheExpiry } from "./cacheExpiry";
 import { CacheWriter } from "./cacheWriter";
+import { DeploymentCheck } from "./deploymentCheck";
 import { SigningKey } from "./signingKey";
 
 /** A signed Nix binary cache on MinIO: bucket, anonymous read, writer, and signing key. */
@@ -18,6 +28,10 @@ export class NixBinaryCache extends pulumi.ComponentResource {
     readonly uploadUrl: pulumi.Output<string>;
     readonly nixSettings: pulumi.Output<NixSettings>;
     readonly nixConf: pulumi.Output<string>;
+    /** `nixSettings` plus the private CA's PEM (or null): what `nixos/substituter.nix` reads. */
+    readonly nixosClient: pulumi.Output<NixosClient>;
+    /** Secret. The writer's `~/.aws/credentials` profile, named after the writer. */
+    readonly awsCredentials: pulumi.Output<string>;
 
     constructor(name: string, settings: CacheSettings, opts?: pulumi.ComponentResourceOptions) {
         super("nix-cache:index:NixBinaryCache", name, {}, opts);
@@ -59,7 +73,23 @@ export class NixBinaryCache extends pulumi.ComponentResource {
         }
 
         const substituter = substituterUrl(settings.publicUrl, settings.bucket);
-        const clientSettings = key.publicKey.apply((publicKey) => nixSettings(substituter, [publicKey]));
+        // During a key rotation the previous generations' keys stay trusted next to the current one.
+        const clientSettings = key.publicKey.apply((publicKey) =>
+            nixSettings(substituter, [publicKey, ...settings.previousPublicKeys]),
+        );
+        if (settings.verifyDeployment) {
+            new DeploymentCheck(
+                `${name}-deployment-check`,
+                {
+                    substituterUrl: substituter,
+                    cacheInfo,
+                    bucketPolicy: bucket.bucketPolicy,
+                    caCertificate: settings.caCertificate,
+                    waitFor: [bucket],
+                },
+                { parent: this },
+            );
+        }
 
         this.substituterUrl = pulumi.output(substituter);
         this.publicKey = key.publicKey;
@@ -78,6 +108,12 @@ export class NixBinaryCache extends pulumi.ComponentResource {
         );
         this.nixSettings = clientSettings;
         this.nixConf = clientSettings.apply(renderNixConf);
+        this.nixosClient = clientSettings.apply((nix) => nixosClient(nix, settings.caCertificate));
+        this.awsCredentials = pulumi.secret(
+            pulumi
+                .all([writer.accessKey, writer.secretKey])
+                .apply(([accessKey, secretKey]) => awsCredentialsProfile(settings.writerName, accessKey, secretKey)),
+        );
 
         this.registerOutputs({
             substituterUrl: this.substituterUrl,
@@ -89,6 +125,8 @@ export class NixBinaryCache extends pulumi.ComponentResource {
             uploadUrl: this.uploadUrl,
             nixSettings: this.nixSettings,
             nixConf: this.nixConf,
+            nixosClient: this.nixosClient,
+            awsCredentials: this.awsCredentials,
         });
     }
 }

@@ -42,9 +42,25 @@ export function nixSettings(substituter: string, trustedPublicKeys: string[]): N
     };
 }
 
+/**
+ * What the NixOS module (`nixos/substituter.nix`) reads: `nix.settings` plus the PEM of a private CA
+ * (null when the public URL has a publicly trusted certificate). Kept apart from `nixSettings` so
+ * that one stays usable as `nix.settings` directly, where an unknown key would end up in nix.conf.
+ */
+export type NixosClient = NixSettings & { caCertificate: string | null };
+
+export function nixosClient(settings: NixSettings, caCertificate: string | undefined): NixosClient {
+    return { ...settings, caCertificate: caCertificate ?? null };
+}
+
 /** The same settings as `nix.conf` lines (lists are space-separated there). */
 export function renderNixConf(settings: NixSettings): string {
     return Object.entries(settings)
         .map(([name, values]) => `${name} = ${values.join(" ")}\n`)
         .join("");
+}
+
+/** A `~/.aws/credentials` profile for the writer: Nix's S3 store finds it through `profile=` in the upload URL. */
+export function awsCredentialsProfile(profile: string, accessKeyId: string, secretAccessKey: string): string {
+    return `[${profile}]\naws_access_key_id=${accessKeyId}\naws_secret_access_key=${secretAccessKey}\n`;
 }

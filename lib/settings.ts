@@ -1,13 +1,14 @@
 // The project's settings: read from Pulumi config (`nix-cache:*`, plus the `minio:*` provider
 // settings the defaults derive from), validated in one pass so that every problem is reported at
 // once, by setting name, before any resource is registered.
+import { X509Certificate } from "node:crypto";
 import { isIP } from "node:net";
 import { z } from "zod";
 import { renderCacheInfo } from "./cacheInfo";
 import type { Compression } from "./clientConfig";
 import { MAX_EXPIRE_DAYS, thresholdProblem } from "./lifecycle";
 import { minioConnection, type Environment, type MinioConnection } from "./minioConnection";
-import { keyNameProblem } from "./nixKeys";
+import { keyNameProblem, parseNixPublicKey } from "./nixKeys";
 
 export const NAMESPACE = "nix-cache";
 
@@ -29,6 +30,12 @@ export interface CacheSettings {
     expireDays: number;
     /** The `minio` provider's connection; the expiry rule is written through it. */
     minio: MinioConnection;
+    /** Public keys of earlier key generations that clients keep trusting during a rotation. */
+    previousPublicKeys: string[];
+    /** PEM certificate(s) of a private CA that clients must trust to reach the public URL. */
+    caCertificate?: string;
+    /** Run the post-deploy check (anonymous GET of nix-cache-info, refused anonymous PUT). */
+    verifyDeployment: boolean;
 }
 
 /** Raised for invalid settings; `problems` has one line per problem, each naming its setting. */
@@ -108,6 +115,59 @@ function storeDirProblem(dir: string): string | undefined {
     return undefined;
 }
 
+const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g;
+
+/** The certificates of a PEM text, normalised to one block per certificate; throws why not. */
+export function parsePemCertificates(pem: string): string[] {
+    if (/PRIVATE KEY-----/.test(pem)) {
+        throw new Error("contains a private key; only the CA's certificate belongs here");
+    }
+    const blocks = pem.match(PEM_CERTIFICATE) ?? [];
+    if (blocks.length === 0) {
+        throw new Error("must be PEM text with at least one -----BEGIN CERTIFICATE----- block");
+    }
+    return blocks.map((block, index) => {
+        try {
+            return new X509Certificate(block).toString().trim();
+        } catch (error) {
+            throw new Error(`certificate ${index + 1} is not a valid X.509 certificate (${(error as Error).message})`);
+        }
+    });
+}
+
+// Pulumi hands a list-valued setting to the program as JSON text.
+const SET_LIST_HINT = "set items with: pulumi config set --path 'nix-cache:previousPublicKeys[0]' NAME:BASE64";
+
+function parsePublicKeyList(text: string, ctx: z.RefinementCtx): string[] {
+    let items: unknown;
+    try {
+        items = JSON.parse(text);
+    } catch {
+        items = undefined;
+    }
+    if (!Array.isArray(items) || !items.every((item) => typeof item === "string")) {
+        ctx.addIssue({ code: "custom", message: `must be a list of Nix public keys; ${SET_LIST_HINT}` });
+        return z.NEVER;
+    }
+    const names = new Map<string, number>();
+    items.forEach((item, index) => {
+        try {
+            const { name } = parseNixPublicKey(item);
+            const earlier = names.get(name);
+            if (earlier !== undefined) {
+                ctx.addIssue({
+                    code: "custom",
+                    message: `[${index}] has the same key name '${name}' as [${earlier}]; Nix keeps only one key per name`,
+                });
+            }
+            names.set(name, index);
+        } catch (error) {
+            ctx.addIssue({ code: "custom", message: `[${index}] is not a Nix public key: ${(error as Error).message}` });
+        }
+    });
+    return items.map((item) => item.trim());
+}
+
 const checked = (problem: (value: string) => string | undefined) =>
     z.string().superRefine((value, ctx) => {
         const message = problem(value);
@@ -153,6 +213,19 @@ const schema = z.strictObject(
                 `must be a whole number of days from 0 (no expiry) to ${MAX_EXPIRE_DAYS}, such as 30`,
             )
             .transform(Number),
+        previousPublicKeys: z.string().default("[]").transform(parsePublicKeyList),
+        caCertificate: z
+            .string()
+            .transform((pem, ctx) => {
+                try {
+                    return `${parsePemCertificates(pem).join("\n")}\n`;
+                } catch (error) {
+                    ctx.addIssue({ code: "custom", message: (error as Error).message });
+                    return z.NEVER;
+                }
+            })
+            .optional(),
+        verifyDeployment: booleanSetting(true),
     },
     { error: (issue) => (issue.code === "unrecognized_keys" ? "unknown setting" : undefined) },
 );
@@ -219,7 +292,7 @@ export function parseSettings(config: Record<string, string>, env: Environment =
         throw new SettingsError(problems);
     }
 
-    const { keyName, writerSecret, ...rest } = result.data;
+    const { keyName, writerSecret, caCertificate, ...rest } = result.data;
     // Nix's convention: the cache's host name and a generation, bumped to rotate the key.
     const derivedKeyName = `${new URL(publicUrl).hostname}-1`;
     if (keyName === undefined && keyNameProblem(derivedKeyName) !== undefined) {
@@ -228,11 +301,21 @@ export function parseSettings(config: Record<string, string>, env: Environment =
                 `${keyNameProblem(derivedKeyName)}; set nix-cache:keyName, e.g. cache.example.org-1`,
         ]);
     }
+    const currentKeyName = keyName ?? derivedKeyName;
+    // Nix keeps one trusted key per name: an old key under the current name would shadow the new one.
+    const clash = rest.previousPublicKeys.findIndex((key) => parseNixPublicKey(key).name === currentKeyName);
+    if (clash >= 0) {
+        throw new SettingsError([
+            `${prefix}previousPublicKeys: [${clash}] has the current key name '${currentKeyName}'; ` +
+                "bump the generation in nix-cache:keyName (e.g. -1 to -2) before moving the old public key here",
+        ]);
+    }
     return {
         ...rest,
         publicUrl,
         minio: connection,
-        keyName: keyName ?? derivedKeyName,
+        keyName: currentKeyName,
         ...(writerSecret === undefined ? {} : { writerSecret }),
+        ...(caCertificate === undefined ? {} : { caCertificate }),
     };
 }

@@ -11,9 +11,11 @@ test("index.ts reads the stack config and exports exactly the documented outputs
     const outputs = { ...program } as Record<string, any>;
     delete outputs.default;
     assert.deepEqual(Object.keys(outputs).sort(), [
+        "awsCredentials",
         "bucketName",
         "nixConf",
         "nixSettings",
+        "nixosClient",
         "publicKey",
         "secretKey",
         "substituterUrl",

@@ -3,20 +3,12 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { parse } from "yaml";
-import { parseSettings, SETTING_NAMES, SettingsError } from "../lib/settings";
+import { problemsFor } from "./settingsSupport";
+import { parseSettings, SETTING_NAMES } from "../lib/settings";
 
 const SERVER = { "minio:minioServer": "s3.example.org:9000" };
-
-/** The problems parseSettings reports for a config, or [] when it accepts it. */
-function problemsFor(config: Record<string, string>): string[] {
-    try {
-        parseSettings(config);
-        return [];
-    } catch (error) {
-        assert.ok(error instanceof SettingsError, `expected a SettingsError, got ${error}`);
-        return error.problems;
-    }
-}
+const OLD_PUBLIC_KEY = `cache.example.org-6:${Buffer.alloc(32, 6).toString("base64")}`;
+const PRIVATE_CA = readFileSync(join(__dirname, "fixtures", "private-ca.pem"), "utf8");
 
 describe("settings", () => {
     test("defaults follow the how-to, with the public URL derived from the provider settings", () => {
@@ -42,6 +34,8 @@ describe("settings", () => {
                 secretKey: "",
                 insecure: false,
             },
+            previousPublicKeys: [],
+            verifyDeployment: true,
         });
     });
 
@@ -64,6 +58,9 @@ describe("settings", () => {
             "nix-cache:compression": "xz",
             "nix-cache:protect": "false",
             "nix-cache:expireDays": "7",
+            "nix-cache:previousPublicKeys": JSON.stringify([OLD_PUBLIC_KEY]),
+            "nix-cache:caCertificate": PRIVATE_CA,
+            "nix-cache:verifyDeployment": "false",
         });
         assert.deepEqual(settings, {
             bucket: "my.cache-01",
@@ -80,6 +77,9 @@ describe("settings", () => {
             protect: false,
             expireDays: 7,
             minio: { endPoint: "", useSSL: false, region: "us-east-1", accessKey: "", secretKey: "", insecure: false },
+            previousPublicKeys: [OLD_PUBLIC_KEY],
+            caCertificate: PRIVATE_CA,
+            verifyDeployment: false,
         });
     });
 

@@ -63,6 +63,8 @@ describe("a stack with default settings", () => {
         });
         assert.deepEqual(summary, [
             resource(CACHE, "nix-cache", undefined),
+            resource("nix-cache:index:DeploymentCheck", "nix-cache-deployment-check", "nix-cache"),
+            resource("command:local:Command", "nix-cache-deployment-check-anonymous-access", "nix-cache-deployment-check"),
             resource("nix-cache:index:CacheExpiry", "nix-cache-expiry", "nix-cache"),
             resource("pulumi-nodejs:dynamic:Resource", "nix-cache-expiry-lifecycle", "nix-cache-expiry"),
             resource(KEY, "nix-cache-signing-key", "nix-cache"),
@@ -156,6 +158,14 @@ describe("a stack with default settings", () => {
             nixConf:
                 "extra-substituters = https://s3.example.org:9000/nix-cache\n" +
                 `extra-trusted-public-keys = ${nixPublicKey}\n`,
+            nixosClient: {
+                "extra-substituters": ["https://s3.example.org:9000/nix-cache"],
+                "extra-trusted-public-keys": [nixPublicKey],
+                caCertificate: null,
+            },
+            awsCredentials:
+                "[nixbuilder]\naws_access_key_id=nixbuilder\n" +
+                `aws_secret_access_key=${generatedPasswords.get("nix-cache-writer-secret")}\n`,
         });
         assert.match(String(values.writerSecretKey), /^[A-Za-z0-9]{40}$/);
     });
@@ -163,7 +173,7 @@ describe("a stack with default settings", () => {
     test("secret outputs are Pulumi secrets, the rest are not", async () => {
         const outputs = buildStack(CONFIG);
         await settle(outputs);
-        const secret = new Set(["secretKey", "writerSecretKey"]);
+        const secret = new Set(["secretKey", "writerSecretKey", "awsCredentials"]);
         for (const [name, output] of Object.entries(outputs)) {
             assert.equal(await pulumi.isSecret(output as pulumi.Output<unknown>), secret.has(name), `isSecret(${name})`);
         }
@@ -218,8 +228,8 @@ describe("settings shape the stack", () => {
             parseSettings({ ...CONFIG, "nix-cache:bucket": "nix-cache-staging", "nix-cache:writerName": "stagingbuilder" }),
         );
         const registered = await settle({ a: a.publicKey, b: b.publicKey, c: a.writerSecretKey, d: b.writerSecretKey });
-        assert.equal(registered.length, 28);
-        assert.equal(new Set(registered.map((resource) => resource.name)).size, 28);
+        assert.equal(registered.length, 32);
+        assert.equal(new Set(registered.map((resource) => resource.name)).size, 32);
         assert.ok(registered.every((resource) => /^(main|staging)/.test(resource.name)));
         const policyNames = registered
             .filter((resource) => resource.type === "minio:index/iamPolicy:IamPolicy")
