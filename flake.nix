@@ -12,8 +12,8 @@
       nixosModules = {
         # Machines that substitute from the cache: services.nix-binary-cache.client.
         substituter = ./nixos/substituter.nix;
-        # Machines that push their builds to the cache (the builder module goes here):
-        # builder = ./nixos/builder.nix;
+        # Machines that push their builds to the cache: services.nix-binary-cache.builder.
+        builder = ./nixos/builder.nix;
       };
 
       # `nix develop`: every tool the README uses. Node.js 22 meets package.json's engines

@@ -14,3 +14,5 @@ export const nixSettings = outputs.nixSettings;
 export const nixConf = outputs.nixConf;
 export const nixosClient = outputs.nixosClient;
 export const awsCredentials = outputs.awsCredentials;
+export const builderNixConf = outputs.builderNixConf;
+export const builderDrainEnv = outputs.builderDrainEnv;

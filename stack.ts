@@ -19,5 +19,7 @@ export function buildStack(config: Record<string, string>) {
         nixConf: cache.nixConf,
         nixosClient: cache.nixosClient,
         awsCredentials: cache.awsCredentials,
+        builderNixConf: cache.builderNixConf,
+        builderDrainEnv: cache.builderDrainEnv,
     };
 }

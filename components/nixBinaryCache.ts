@@ -1,4 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
+import { builderNixSettings, renderDrainEnvironment } from "../lib/builderConfig";
 import { renderCacheInfo } from "../lib/cacheInfo";
 import {
     awsCredentialsProfile,
@@ -32,6 +33,10 @@ export class NixBinaryCache extends pulumi.ComponentResource {
     readonly nixosClient: pulumi.Output<NixosClient>;
     /** Secret. The writer's `~/.aws/credentials` profile, named after the writer. */
     readonly awsCredentials: pulumi.Output<string>;
+    /** `nix.conf` lines for builders without NixOS: queue every build for upload. */
+    readonly builderNixConf: pulumi.Output<string>;
+    /** Environment file of those builders' drainer (scripts/drain): upload URL, key and credentials paths. */
+    readonly builderDrainEnv: pulumi.Output<string>;
 
     constructor(name: string, settings: CacheSettings, opts?: pulumi.ComponentResourceOptions) {
         super("nix-cache:index:NixBinaryCache", name, {}, opts);
@@ -115,6 +120,15 @@ export class NixBinaryCache extends pulumi.ComponentResource {
                 .apply(([accessKey, secretKey]) => awsCredentialsProfile(settings.writerName, accessKey, secretKey)),
         );
 
+        this.builderNixConf = pulumi.output(renderNixConf(builderNixSettings({ postBuildHook: settings.builderHook })));
+        this.builderDrainEnv = this.uploadUrl.apply((url) =>
+            renderDrainEnvironment(url, {
+                postBuildHook: settings.builderHook,
+                secretKeyFile: settings.builderSecretKeyFile,
+                credentialsFile: settings.builderCredentialsFile,
+            }),
+        );
+
         this.registerOutputs({
             substituterUrl: this.substituterUrl,
             publicKey: this.publicKey,
@@ -127,6 +141,8 @@ export class NixBinaryCache extends pulumi.ComponentResource {
             nixConf: this.nixConf,
             nixosClient: this.nixosClient,
             awsCredentials: this.awsCredentials,
+            builderNixConf: this.builderNixConf,
+            builderDrainEnv: this.builderDrainEnv,
         });
     }
 }

@@ -53,9 +53,9 @@ export function nixosClient(settings: NixSettings, caCertificate: string | undef
     return { ...settings, caCertificate: caCertificate ?? null };
 }
 
-/** The same settings as `nix.conf` lines (lists are space-separated there). */
-export function renderNixConf(settings: NixSettings): string {
-    return Object.entries(settings)
+/** Settings as `nix.conf` lines (lists are space-separated there). */
+export function renderNixConf<Settings extends { [Name in keyof Settings]: readonly string[] }>(settings: Settings): string {
+    return Object.entries<readonly string[]>(settings)
         .map(([name, values]) => `${name} = ${values.join(" ")}\n`)
         .join("");
 }

@@ -4,6 +4,7 @@
 import { X509Certificate } from "node:crypto";
 import { isIP } from "node:net";
 import { z } from "zod";
+import { builderPathProblem, secretInStoreProblem } from "./builderConfig";
 import { renderCacheInfo } from "./cacheInfo";
 import type { Compression } from "./clientConfig";
 import { MAX_EXPIRE_DAYS, thresholdProblem } from "./lifecycle";
@@ -36,6 +37,12 @@ export interface CacheSettings {
     caCertificate?: string;
     /** Run the post-deploy check (anonymous GET of nix-cache-info, refused anonymous PUT). */
     verifyDeployment: boolean;
+    /** Where builders without NixOS install scripts/enqueue, their post-build-hook. */
+    builderHook: string;
+    /** Where builders keep the cache's secret key (outside the Nix store). */
+    builderSecretKeyFile: string;
+    /** Where builders keep the writer's credentials file (outside the Nix store). */
+    builderCredentialsFile: string;
 }
 
 /** Raised for invalid settings; `problems` has one line per problem, each naming its setting. */
@@ -226,6 +233,9 @@ const schema = z.strictObject(
             })
             .optional(),
         verifyDeployment: booleanSetting(true),
+        builderHook: checked(builderPathProblem).default("/usr/local/bin/nix-cache-enqueue"),
+        builderSecretKeyFile: checked(builderPathProblem).default("/etc/nix/nix-cache-secret-key"),
+        builderCredentialsFile: checked(builderPathProblem).default("/etc/nix/nix-cache-credentials"),
     },
     { error: (issue) => (issue.code === "unrecognized_keys" ? "unknown setting" : undefined) },
 );
@@ -286,6 +296,12 @@ export function parseSettings(config: Record<string, string>, env: Environment =
         const threshold = thresholdProblem(renderCacheInfo(result.data));
         if (threshold !== undefined) {
             problems.push(`${prefix}expireDays: ${threshold}; shorten nix-cache:storeDir or set nix-cache:expireDays to 0`);
+        }
+    }
+    for (const name of ["builderSecretKeyFile", "builderCredentialsFile"] as const) {
+        const inStore = result.success ? secretInStoreProblem(result.data[name], result.data.storeDir) : undefined;
+        if (inStore !== undefined) {
+            problems.push(`${prefix}${name}: ${inStore}`);
         }
     }
     if (problems.length > 0 || !result.success || publicUrl === undefined) {

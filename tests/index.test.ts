@@ -13,6 +13,8 @@ test("index.ts reads the stack config and exports exactly the documented outputs
     assert.deepEqual(Object.keys(outputs).sort(), [
         "awsCredentials",
         "bucketName",
+        "builderDrainEnv",
+        "builderNixConf",
         "nixConf",
         "nixSettings",
         "nixosClient",

@@ -36,6 +36,9 @@ describe("settings", () => {
             },
             previousPublicKeys: [],
             verifyDeployment: true,
+            builderHook: "/usr/local/bin/nix-cache-enqueue",
+            builderSecretKeyFile: "/etc/nix/nix-cache-secret-key",
+            builderCredentialsFile: "/etc/nix/nix-cache-credentials",
         });
     });
 
@@ -61,6 +64,9 @@ describe("settings", () => {
             "nix-cache:previousPublicKeys": JSON.stringify([OLD_PUBLIC_KEY]),
             "nix-cache:caCertificate": PRIVATE_CA,
             "nix-cache:verifyDeployment": "false",
+            "nix-cache:builderHook": "/opt/nix-cache/enqueue",
+            "nix-cache:builderSecretKeyFile": "/run/keys/cache-key",
+            "nix-cache:builderCredentialsFile": "/run/keys/cache-credentials",
         });
         assert.deepEqual(settings, {
             bucket: "my.cache-01",
@@ -80,6 +86,9 @@ describe("settings", () => {
             previousPublicKeys: [OLD_PUBLIC_KEY],
             caCertificate: PRIVATE_CA,
             verifyDeployment: false,
+            builderHook: "/opt/nix-cache/enqueue",
+            builderSecretKeyFile: "/run/keys/cache-key",
+            builderCredentialsFile: "/run/keys/cache-credentials",
         });
     });
 

@@ -1,0 +1,143 @@
+# NixOS module for build machines that push every build to the cache. Nix runs post-build-hook
+# synchronously and fails the build when the hook fails, so the hook only queues the built paths
+# (scripts/enqueue); a systemd service (scripts/drain), started when the queue fills and by a
+# timer, uploads them signed, with retries.
+{ config, lib, pkgs, ... }:
+let
+  cfg = config.services.nix-binary-cache.builder;
+  inherit (lib) mkEnableOption mkIf mkOption types;
+
+  settings = import ./lib/builder-settings.nix {
+    inherit (cfg) uploadUrl secretKeyFile credentialsFile queueDir batchSize;
+    inherit (cfg.retry) attempts initialDelay maxDelay;
+  };
+
+  # writeShellApplication puts its own shebang, `set -euo pipefail` and PATH first, and shellchecks.
+  script = name: file: pkgs.writeShellApplication {
+    inherit name;
+    runtimeInputs = [ config.nix.package pkgs.coreutils pkgs.findutils pkgs.util-linux ];
+    text = lib.removePrefix "#!/usr/bin/env bash\n" (builtins.readFile file);
+  };
+  enqueue = script "nix-cache-enqueue" ../scripts/enqueue;
+  drain = script "nix-cache-drain" ../scripts/drain;
+
+  # The daemon runs the hook with its own environment: the queue's location comes from here.
+  postBuildHook = pkgs.writeShellScript "nix-cache-post-build-hook" (
+    lib.concatStrings (lib.mapAttrsToList (name: value: "export ${name}=${lib.escapeShellArg value}\n") settings.enqueueEnvironment)
+    + "exec ${enqueue}/bin/nix-cache-enqueue\n"
+  );
+
+  secretPath = types.either types.str types.path;
+in
+{
+  options.services.nix-binary-cache.builder = {
+    enable = mkEnableOption "pushing every local build to the signed Nix binary cache deployed by the nix-cache Pulumi stack";
+
+    uploadUrl = mkOption {
+      type = types.str;
+      example = "s3://nix-cache?endpoint=https://s3.example.org:9000&region=us-east-1&profile=nixbuilder&compression=zstd";
+      description = "Store URL to upload to: the stack output `uploadUrl` (`pulumi stack output uploadUrl`).";
+    };
+
+    secretKeyFile = mkOption {
+      type = secretPath;
+      example = "/run/secrets/nix-cache-secret-key";
+      description = ''
+        File holding the cache's Nix secret key (`pulumi stack output --show-secrets secretKey`),
+        readable by root only. A string path outside the Nix store: never a Nix path literal,
+        which would copy the key into the world-readable store.
+      '';
+    };
+
+    credentialsFile = mkOption {
+      type = types.nullOr secretPath;
+      default = null;
+      example = "/run/secrets/nix-cache-credentials";
+      description = ''
+        AWS-style credentials file with the writer's profile (named in `uploadUrl`), readable by
+        root only, outside the Nix store:
+        `[nixbuilder]` / `aws_access_key_id = ...` / `aws_secret_access_key = ...`
+        (the stack outputs `writerAccessKey` and `writerSecretKey`).
+      '';
+    };
+
+    queueDir = mkOption {
+      type = types.str;
+      default = "/var/lib/nix-cache-push";
+      description = "Directory of the upload queue: one small file per built path waiting for upload.";
+    };
+
+    batchSize = mkOption {
+      type = types.ints.positive;
+      default = 100;
+      description = "Paths uploaded by one `nix copy`; a batch leaves the queue once it is uploaded.";
+    };
+
+    retry = {
+      attempts = mkOption {
+        type = types.ints.positive;
+        default = 8;
+        description = "Uploads tried per batch before the drainer gives up until its next start.";
+      };
+      initialDelay = mkOption {
+        type = types.ints.positive;
+        default = 5;
+        description = "Seconds before the first retry; doubled after every failed attempt.";
+      };
+      maxDelay = mkOption {
+        type = types.ints.positive;
+        default = 300;
+        description = "Longest wait between two attempts, in seconds.";
+      };
+      interval = mkOption {
+        type = types.str;
+        default = "15min";
+        description = ''
+          How long after the drainer stopped the timer starts it again (systemd time span), so a
+          queue left behind by an unreachable cache is retried without a new build.
+        '';
+      };
+    };
+  };
+
+  config = mkIf cfg.enable {
+    assertions = map (message: { assertion = false; inherit message; }) settings.problems;
+    inherit (settings) warnings;
+
+    nix.settings = settings.nixSettings "${postBuildHook}";
+
+    systemd.tmpfiles.rules = [ "d ${cfg.queueDir} 0700 root root -" ];
+
+    systemd.services.nix-cache-drain = {
+      description = "Upload queued Nix builds to the binary cache";
+      wants = [ "network-online.target" ];
+      after = [ "network-online.target" ];
+      environment = settings.drainEnvironment;
+      serviceConfig = {
+        Type = "oneshot";
+        ExecStart = "${drain}/bin/nix-cache-drain";
+        # Compressing NARs is background work: builds come first.
+        Nice = 10;
+        IOSchedulingClass = "idle";
+      };
+    };
+
+    # Starts the drainer as soon as a build queued something (and again while entries remain).
+    systemd.paths.nix-cache-drain = {
+      wantedBy = [ "paths.target" ];
+      pathConfig = {
+        DirectoryNotEmpty = "${cfg.queueDir}/pending";
+        MakeDirectory = true;
+        DirectoryMode = "0700";
+      };
+    };
+
+    systemd.timers.nix-cache-drain = {
+      wantedBy = [ "timers.target" ];
+      timerConfig = {
+        OnBootSec = "2min";
+        OnUnitInactiveSec = cfg.retry.interval;
+      };
+    };
+  };
+}

@@ -1,0 +1,87 @@
+# What nixos/builder.nix derives from its options: the environment of the queue scripts
+# (scripts/enqueue, scripts/drain), the builder's nix.conf settings, and problems with the options.
+#
+# Plain Nix without nixpkgs, so that tests can evaluate it with `nix-instantiate --eval` and run the
+# scripts with exactly this environment. It never fails on bad options: it returns `problems`, which
+# the module turns into assertions.
+{ uploadUrl
+, secretKeyFile
+, credentialsFile ? null
+, queueDir
+, attempts
+, initialDelay
+, maxDelay
+, batchSize
+, storeDir ? builtins.storeDir
+}:
+let
+  option = name: "services.nix-binary-cache.builder.${name}";
+  inStore = text: builtins.substring 0 (builtins.stringLength storeDir + 1) text == "${storeDir}/";
+
+  # Secrets must stay out of the Nix store, which every local user can read. A Nix path literal
+  # (./secret.key) would be copied there as soon as it is used in a string, so only strings count.
+  secretFileProblems = name: value:
+    if builtins.isPath value then
+      [ "${option name}: ${toString value} is a Nix path literal, which would copy the secret into the world-readable Nix store; give the path as a string, e.g. \"/run/secrets/nix-cache\"" ]
+    else if !(builtins.isString value) || builtins.substring 0 1 value != "/" then
+      [ "${option name}: must be an absolute path such as \"/run/secrets/nix-cache\", got ${builtins.toJSON value}" ]
+    else if inStore value then
+      [ "${option name}: ${value} is in the Nix store, which every local user can read; keep the secret in a root-only file outside it" ]
+    else [ ];
+
+  # scripts/drain adds the key file to the upload URL as is, so it must need no URL escaping.
+  keyFileProblems =
+    let problems = secretFileProblems "secretKeyFile" secretKeyFile; in
+    if problems == [ ] && builtins.match "/[A-Za-z0-9._/+-]+" secretKeyFile == null
+    then [ "${option "secretKeyFile"}: may contain only letters, digits and ._/+- (it goes into the upload URL), got ${builtins.toJSON secretKeyFile}" ]
+    else problems;
+
+  queueDirProblems =
+    if !(builtins.isString queueDir) || builtins.match "/[^[:space:]]*[^/]" queueDir == null then
+      [ "${option "queueDir"}: must be an absolute path without spaces or a trailing '/', got ${builtins.toJSON queueDir}" ]
+    else if inStore queueDir then
+      [ "${option "queueDir"}: ${queueDir} is in the read-only Nix store; use a directory such as /var/lib/nix-cache-push" ]
+    else [ ];
+
+  uploadUrlProblems =
+    if builtins.isString uploadUrl && builtins.match "[a-z0-9+]+://[^[:space:]]+" uploadUrl != null then [ ]
+    else [ "${option "uploadUrl"}: must be a Nix store URL such as the stack output uploadUrl (s3://nix-cache?endpoint=...), got ${builtins.toJSON uploadUrl}" ];
+
+  isS3 = builtins.isString uploadUrl && builtins.substring 0 5 uploadUrl == "s3://";
+in
+{
+  problems = uploadUrlProblems ++ keyFileProblems ++ queueDirProblems
+    ++ (if credentialsFile == null then [ ] else secretFileProblems "credentialsFile" credentialsFile);
+
+  warnings =
+    if isS3 && credentialsFile == null
+    then [ "${option "credentialsFile"} is not set: Nix's S3 client then looks for the writer's credentials in root's ~/.aws/credentials" ]
+    else [ ];
+
+  # The post-build-hook's environment (Nix runs it with the daemon's environment plus OUT_PATHS).
+  enqueueEnvironment = {
+    NIX_CACHE_QUEUE_DIR = queueDir;
+  };
+
+  drainEnvironment = {
+    NIX_CACHE_QUEUE_DIR = queueDir;
+    NIX_CACHE_UPLOAD_URL = uploadUrl;
+    NIX_CACHE_SECRET_KEY_FILE = toString secretKeyFile;
+    NIX_CACHE_ATTEMPTS = toString attempts;
+    NIX_CACHE_RETRY_DELAY = toString initialDelay;
+    NIX_CACHE_MAX_RETRY_DELAY = toString maxDelay;
+    NIX_CACHE_BATCH_SIZE = toString batchSize;
+  } // (if credentialsFile == null then { } else {
+    # Nix's S3 client reads the profile named in uploadUrl from this file.
+    AWS_SHARED_CREDENTIALS_FILE = toString credentialsFile;
+  });
+
+  # The same settings as the stack output builderNixConf, with the hook given by the module. Not
+  # secret-key-files: Nix would then read the key after every build and fail the build when it is
+  # missing or unreadable. The drainer signs on upload instead.
+  nixSettings = postBuildHook: {
+    post-build-hook = postBuildHook;
+    # Otherwise Nix remembers "already in the cache" for 30 days and skips paths the cache has lost.
+    narinfo-cache-positive-ttl = 0;
+  };
+}

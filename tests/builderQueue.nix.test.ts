@@ -1,0 +1,342 @@
+// The builder's upload queue (scripts/enqueue, scripts/drain) run for real: Debian's Nix builds
+// input-addressed paths, Nix runs the hook, and `nix copy` uploads to a file:// cache, the same
+// code path as an s3:// one up to the transport. Expected values are written out here or read from
+// what Nix itself produced, never from the scripts.
+import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
+import { existsSync } from "node:fs";
+import { chmod, mkdir, readdir, readFile, writeFile } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { builderNixSettings } from "../lib/builderConfig";
+import { renderNixConf } from "../lib/clientConfig";
+import { absentStorePath, NEEDS_NIX, NixWorkspace, type NixResult } from "./nixSupport";
+import {
+    assertCacheHoldsExactly,
+    buildPaths,
+    deletePaths,
+    DRAIN,
+    ENQUEUE,
+    makeSigner,
+    names,
+    queueState,
+    runWith,
+    type Environment,
+    type Signer,
+} from "./queueSupport";
+
+/**
+ * A stand-in for `nix` (NIX_CACHE_NIX) that records each call's arguments and runs the real nix. On
+ * call number $HOLD_CALL it stops, before or after the real upload ($HOLD_WHEN), and reports the
+ * drainer's process group, so that the test can SIGKILL the drainer at exactly that moment.
+ */
+async function writeNixWrapper(workspace: NixWorkspace): Promise<string> {
+    const wrapper = workspace.path("nix-wrapper");
+    await writeFile(
+        wrapper,
+        `#!/bin/sh
+calls="$WRAPPER_DIR/calls"
+call=$(( $(cat "$calls" 2>/dev/null || echo 0) + 1 ))
+echo "$call" > "$calls"
+echo "$*" > "$WRAPPER_DIR/call-$call"
+hold() { echo "$PPID" > "$WRAPPER_DIR/held.tmp"; mv "$WRAPPER_DIR/held.tmp" "$WRAPPER_DIR/held"; exec sleep 600; }
+if [ "$call" = "\${HOLD_CALL:-}" ] && [ "$HOLD_WHEN" = before ]; then hold; fi
+nix "$@" || exit
+if [ "$call" = "\${HOLD_CALL:-}" ]; then hold; fi
+`,
+    );
+    await chmod(wrapper, 0o755);
+    return wrapper;
+}
+
+/** The store paths given to each recorded `nix copy` call, by call number. */
+async function copiedPaths(wrapperDir: string, storeDir: string): Promise<Map<number, string[]>> {
+    const calls = new Map<number, string[]>();
+    for (const file of await readdir(wrapperDir)) {
+        const match = /^call-([0-9]+)$/.exec(file);
+        if (match) {
+            const args = (await readFile(join(wrapperDir, file), "utf8")).trim().split(" ");
+            assert.equal(args[2], "copy");
+            calls.set(Number(match[1]), args.filter((arg) => arg.startsWith(`${storeDir}/`)));
+        }
+    }
+    return calls;
+}
+
+async function waitForFile(file: string, timeoutMs = 60_000): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    while (!existsSync(file)) {
+        assert.ok(Date.now() < deadline, `timed out waiting for ${file}`);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    return readFile(file, "utf8");
+}
+
+describe("enqueue (the post-build-hook)", NEEDS_NIX, () => {
+    let workspace: NixWorkspace;
+    before(async () => (workspace = await NixWorkspace.create()));
+    after(() => workspace.remove());
+
+    test("concurrent writers leave one complete entry per path, and nothing half-written", async () => {
+        const queueDir = workspace.path("concurrent-queue");
+        const paths = Array.from({ length: 24 }, () => absentStorePath());
+        // Eight hooks at once, each queueing an overlapping third of the paths (every path 2 or 3 times).
+        const writers = Array.from({ length: 8 }, (_, writer) =>
+            runWith(workspace, { NIX_CACHE_QUEUE_DIR: queueDir, OUT_PATHS: paths.filter((_, i) => i % 3 !== writer % 3).join(" ") }, ENQUEUE),
+        );
+        for (const result of await Promise.all(writers)) {
+            assert.deepEqual([result.status, result.stderr], [0, ""]);
+        }
+        const queue = await queueState(queueDir);
+        assert.deepEqual(queue, { pending: names(paths), inflight: [], tmp: [] });
+        for (const path of paths) {
+            assert.equal(await readFile(join(queueDir, "pending", basename(path)), "utf8"), `${path}\n`);
+        }
+    });
+
+    test("an unwritable queue is reported on stderr and still exits 0", async () => {
+        const blocker = workspace.path("a-file");
+        await writeFile(blocker, "not a directory\n");
+        const path = absentStorePath();
+        const result = await runWith(workspace, { NIX_CACHE_QUEUE_DIR: join(blocker, "queue"), OUT_PATHS: path }, ENQUEUE);
+        assert.equal(result.status, 0);
+        assert.match(result.stderr, new RegExp(`NOT queued.*${path}`));
+    });
+
+    test("something that is not a store path is refused without failing", async () => {
+        const queueDir = workspace.path("refusing-queue");
+        const good = absentStorePath();
+        const result = await runWith(workspace, { NIX_CACHE_QUEUE_DIR: queueDir }, ENQUEUE, ["/etc/passwd", good]);
+        assert.equal(result.status, 0);
+        assert.match(result.stderr, /not a store path: '\/etc\/passwd'/);
+        assert.deepEqual((await queueState(queueDir)).pending, [basename(good)]);
+    });
+
+    test("with OUT_PATHS empty (Nix 2.8.0's bug) it queues the outputs DRV_PATH names", async () => {
+        const built = await buildPaths(workspace, 1, ["out", "dev"]);
+        try {
+            const queueDir = workspace.path("drv-queue");
+            const result = await runWith(workspace, { NIX_CACHE_QUEUE_DIR: queueDir, OUT_PATHS: "", DRV_PATH: built.drvs[0]! }, ENQUEUE);
+            assert.deepEqual([result.status, result.stderr], [0, ""]);
+            assert.deepEqual((await queueState(queueDir)).pending, names(built.paths));
+        } finally {
+            await deletePaths(workspace, built);
+        }
+    });
+});
+
+describe("builderNixConf on a real Nix: every build is queued, and no queue problem fails a build", NEEDS_NIX, () => {
+    let workspace: NixWorkspace;
+    before(async () => {
+        // The tests' base settings plus exactly what the stack exports for builders, with this checkout's hook.
+        const builderConf = renderNixConf(builderNixSettings({ postBuildHook: ENQUEUE }));
+        workspace = await NixWorkspace.create(`substituters =\nsandbox = false\n${builderConf}`);
+    });
+    after(() => workspace.remove());
+
+    test("Nix reads the settings", async () => {
+        const config = await workspace.ok("nix", ["show-config"]);
+        assert.match(config, new RegExp(`^post-build-hook = ${ENQUEUE}$`, "m"));
+        assert.match(config, /^narinfo-cache-positive-ttl = 0$/m);
+    });
+
+    test("a build queues all its outputs through the hook", async () => {
+        const queueDir = workspace.path("hook-queue");
+        const file = workspace.path("hooked.nix");
+        await writeFile(
+            file,
+            `derivation { name = "nix-cache-hook-test"; system = builtins.currentSystem; outputs = [ "out" "dev" ];
+              builder = "/bin/sh"; args = [ "-c" "echo ${randomUUID()} > $out; echo > $dev" ]; }`,
+        );
+        const drv = (await workspace.ok("nix-instantiate", [file])).trim();
+        const result = await runWith(workspace, { NIX_CACHE_QUEUE_DIR: queueDir }, "nix-store", ["--realise", drv]);
+        const outputs = (await workspace.ok("nix-store", ["--query", "--outputs", drv])).trim().split("\n");
+        try {
+            assert.equal(result.status, 0, result.stderr);
+            assert.match(result.stderr, /running post-build-hook/);
+            assert.deepEqual((await queueState(queueDir)).pending, names(outputs));
+        } finally {
+            await workspace.ok("nix-store", ["--delete", ...outputs, drv]);
+        }
+    });
+
+    test("a build succeeds when the queue cannot be written", async () => {
+        const blocker = workspace.path("blocker");
+        await writeFile(blocker, "");
+        const file = workspace.path("unqueued.nix");
+        await writeFile(
+            file,
+            `derivation { name = "nix-cache-hook-test"; system = builtins.currentSystem;
+              builder = "/bin/sh"; args = [ "-c" "echo ${randomUUID()} > $out" ]; }`,
+        );
+        const drv = (await workspace.ok("nix-instantiate", [file])).trim();
+        const result = await runWith(workspace, { NIX_CACHE_QUEUE_DIR: join(blocker, "queue") }, "nix-store", ["--realise", drv]);
+        const out = result.stdout.trim();
+        try {
+            assert.equal(result.status, 0, result.stderr);
+            assert.match(result.stderr, /NOT queued/);
+            assert.ok(existsSync(out), `${out} was built`);
+        } finally {
+            await workspace.ok("nix-store", ["--delete", out, drv]);
+        }
+    });
+});
+
+describe("drain: uploads the queue, signed, exactly once, surviving a kill", NEEDS_NIX, () => {
+    let workspace: NixWorkspace;
+    let signer: Signer;
+    let wrapper: string;
+    before(async () => {
+        workspace = await NixWorkspace.create();
+        signer = await makeSigner(workspace, "builder-test-1");
+        wrapper = await writeNixWrapper(workspace);
+    });
+    after(() => workspace.remove());
+
+    /** A fresh queue, cache and call log, and the drainer's environment for them. */
+    function setup(name: string, overrides: Environment = {}) {
+        const queueDir = workspace.path(`${name}-queue`);
+        const cacheDir = workspace.path(`${name}-cache`);
+        const wrapperDir = workspace.path(`${name}-calls`);
+        const env: Environment = {
+            NIX_CACHE_QUEUE_DIR: queueDir,
+            NIX_CACHE_UPLOAD_URL: `file://${cacheDir}?compression=zstd`,
+            NIX_CACHE_SECRET_KEY_FILE: signer.keyFile,
+            NIX_CACHE_NIX: wrapper,
+            WRAPPER_DIR: wrapperDir,
+            ...overrides,
+        };
+        return { queueDir, cacheDir, wrapperDir, env };
+    }
+
+    async function enqueue(queueDir: string, paths: string[]): Promise<void> {
+        const result = await runWith(workspace, { NIX_CACHE_QUEUE_DIR: queueDir, OUT_PATHS: paths.join(" ") }, ENQUEUE);
+        assert.deepEqual([result.status, result.stderr], [0, ""]);
+    }
+
+    for (const when of ["before", "after"] as const) {
+        test(`killed with SIGKILL mid-run (${when} a batch's upload), restarted: every path arrives once, nothing is lost`, { timeout: 180_000 }, async () => {
+            const { queueDir, cacheDir, wrapperDir, env } = setup(`kill-${when}`, { NIX_CACHE_BATCH_SIZE: "3" });
+            await mkdir(wrapperDir);
+            const built = await buildPaths(workspace, 10);
+            const [first, late] = [built.paths.slice(0, 8), built.paths.slice(8)];
+            let running: Promise<NixResult> | undefined;
+            let group: number | undefined;
+            try {
+                // Three concurrent hooks queue the first eight paths, overlapping.
+                await Promise.all([enqueue(queueDir, first.slice(0, 5)), enqueue(queueDir, first.slice(3)), enqueue(queueDir, first.slice(2, 6))]);
+                assert.deepEqual((await queueState(queueDir)).pending, names(first));
+
+                // The drainer, in a process group of its own, stops in its second `nix copy`.
+                running = runWith(workspace, { ...env, HOLD_CALL: "2", HOLD_WHEN: when }, "setsid", [DRAIN]);
+                group = Number((await waitForFile(join(wrapperDir, "held"))).trim());
+                const heldQueue = await queueState(queueDir);
+                const acked = (await copiedPaths(wrapperDir, dirname(first[0]!))).get(1)!;
+                const held = (await copiedPaths(wrapperDir, dirname(first[0]!))).get(2)!;
+                assert.equal(acked.length, 3);
+                assert.deepEqual(heldQueue.inflight, names(held));
+                assert.equal((await readdir(cacheDir)).filter((file) => file.endsWith(".narinfo")).length, when === "before" ? 3 : 6);
+
+                // Meanwhile: a second drainer leaves the queue to the running one; builds queue new paths,
+                // one already uploaded and one being uploaded.
+                const second = await runWith(workspace, { ...env, WRAPPER_DIR: workspace.path("unused") }, DRAIN);
+                assert.deepEqual([second.status, /another drainer holds/.test(second.stderr)], [0, true]);
+                await Promise.all([enqueue(queueDir, late), enqueue(queueDir, [acked[0]!, held[0]!])]);
+
+                process.kill(-group, "SIGKILL");
+                assert.equal((await running).status, null, "the drainer died by the signal");
+                running = undefined;
+
+                // Nothing lost: every path not yet acknowledged is still queued, once.
+                const killed = await queueState(queueDir);
+                const stillQueued = [...first.filter((path) => !acked.includes(path)), ...late, acked[0]!];
+                assert.deepEqual([...new Set([...killed.pending, ...killed.inflight])].sort(), names(stillQueued));
+
+                const restarted = await runWith(workspace, env, DRAIN);
+                assert.equal(restarted.status, 0, restarted.stderr);
+                assert.match(restarted.stderr, /requeueing 3 entries claimed by a drainer that did not finish/);
+                assert.deepEqual(await queueState(queueDir), { pending: [], inflight: [], tmp: [] });
+
+                const calls = await copiedPaths(wrapperDir, dirname(first[0]!));
+                const afterRestart = [...calls].filter(([call]) => call > 2).flatMap(([, paths]) => paths);
+                assert.deepEqual([...afterRestart].sort(), [...stillQueued].sort(), "each queued path is copied exactly once after the restart");
+                await assertCacheHoldsExactly(workspace, cacheDir, built.paths, signer);
+            } finally {
+                if (running !== undefined && group !== undefined) {
+                    process.kill(-group, "SIGKILL");
+                }
+                await running;
+                await deletePaths(workspace, built);
+            }
+        });
+    }
+
+    test("a failing destination keeps every entry queued, after retries with exponential backoff", { timeout: 120_000 }, async () => {
+        const blocker = workspace.path("not-a-directory");
+        await writeFile(blocker, "");
+        const { queueDir, cacheDir, wrapperDir, env } = setup("failing", {
+            NIX_CACHE_UPLOAD_URL: `file://${blocker}/cache`,
+            NIX_CACHE_ATTEMPTS: "4",
+            NIX_CACHE_RETRY_DELAY: "1",
+            NIX_CACHE_MAX_RETRY_DELAY: "2",
+        });
+        await mkdir(wrapperDir);
+        const built = await buildPaths(workspace, 3);
+        try {
+            await enqueue(queueDir, built.paths);
+            const started = Date.now();
+            const failed = await runWith(workspace, env, DRAIN);
+            const waited = Date.now() - started;
+            assert.equal(failed.status, 1, failed.stderr);
+            assert.deepEqual(
+                [...failed.stderr.matchAll(/failed \(attempt ([0-9]) of 4\); retrying in ([0-9]+)s/g)].map((match) => [match[1], match[2]]),
+                [["1", "1"], ["2", "2"], ["3", "2"]],
+            );
+            assert.match(failed.stderr, /failed 4 times; they stay queued for the next run/);
+            assert.ok(waited >= 5_000, `waited ${waited} ms between attempts, expected at least 1 + 2 + 2 s`);
+            assert.equal((await copiedPaths(wrapperDir, dirname(built.paths[0]!))).size, 4);
+            assert.deepEqual(await queueState(queueDir), { pending: names(built.paths), inflight: [], tmp: [] });
+
+            // Once the destination works, the same queue drains.
+            const recovered = await runWith(workspace, { ...env, NIX_CACHE_UPLOAD_URL: `file://${cacheDir}` }, DRAIN);
+            assert.equal(recovered.status, 0, recovered.stderr);
+            assert.deepEqual(await queueState(queueDir), { pending: [], inflight: [], tmp: [] });
+            await assertCacheHoldsExactly(workspace, cacheDir, built.paths, signer);
+        } finally {
+            await deletePaths(workspace, built);
+        }
+    });
+
+    test("entries whose path left the store are dropped instead of blocking the queue", { timeout: 60_000 }, async () => {
+        const { queueDir, cacheDir, env } = setup("collected");
+        const built = await buildPaths(workspace, 1);
+        try {
+            const collected = absentStorePath(dirname(built.paths[0]!));
+            await enqueue(queueDir, [...built.paths, collected]);
+            // An entry that names no store path at all (written by hand, say).
+            await writeFile(join(queueDir, "pending", "by-hand"), "/nonexistent/path\n");
+            const result = await runWith(workspace, env, DRAIN);
+            assert.equal(result.status, 0, result.stderr);
+            assert.match(result.stderr, new RegExp(`${collected} is not a valid path in the local store`));
+            assert.match(result.stderr, /\/nonexistent\/path is not a valid path in the local store/);
+            assert.deepEqual(await queueState(queueDir), { pending: [], inflight: [], tmp: [] });
+            await assertCacheHoldsExactly(workspace, cacheDir, built.paths, signer);
+        } finally {
+            await deletePaths(workspace, built);
+        }
+    });
+
+    test("missing settings stop the drainer with a message naming the variable, and leave the queue alone", async () => {
+        const { queueDir, env } = setup("unconfigured");
+        const path = absentStorePath();
+        await enqueue(queueDir, [path]);
+        const { NIX_CACHE_SECRET_KEY_FILE: _key, ...withoutKey } = env;
+        const noKey = await runWith(workspace, withoutKey, DRAIN);
+        assert.equal(noKey.status, 2);
+        assert.match(noKey.stderr, /NIX_CACHE_SECRET_KEY_FILE is not set/);
+        const badAttempts = await runWith(workspace, { ...env, NIX_CACHE_ATTEMPTS: "0" }, DRAIN);
+        assert.equal(badAttempts.status, 2);
+        assert.match(badAttempts.stderr, /NIX_CACHE_ATTEMPTS must be a positive whole number/);
+        assert.deepEqual((await queueState(queueDir)).pending, [basename(path)]);
+    });
+});
