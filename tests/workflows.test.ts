@@ -1,0 +1,402 @@
+// The GitHub Actions workflows: actionlint, shellcheck and the project's own rules pass on every
+// workflow, each rule fails on a small workflow that breaks it, and the workflows do what the README
+// says (preview comments, idempotent deploys, drift checks, the end-to-end run).
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, test } from "node:test";
+import { parse } from "yaml";
+import { README, readWorkflows, SETTINGS_HEADING } from "../tools/lintWorkflows";
+import {
+    actionlintFindings,
+    documentationFindings,
+    documentedSettings,
+    formatFinding,
+    ruleFindings,
+    shellcheckFindings,
+    type Finding,
+    type WorkflowFile,
+} from "../tools/workflowChecks";
+
+const workflows = readWorkflows();
+const byName = (name: string): WorkflowFile => {
+    const found = workflows.find((workflow) => workflow.path.endsWith(`/${name}`));
+    assert.ok(found, `.github/workflows/${name} exists`);
+    return found;
+};
+const fixture = (text: string): WorkflowFile => ({ path: "fixture.yml", text });
+const rulesOf = (findings: Finding[]) => findings.map((finding) => finding.rule);
+const show = (findings: Finding[]) => findings.map(formatFinding).join("\n");
+
+/** A workflow that passes every rule; fixtures below break one rule at a time. */
+const CLEAN = `
+on: push
+permissions:
+  contents: read
+jobs:
+  build:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@v4
+      - run: echo "hello"
+`;
+
+test("the five workflows exist", () => {
+    assert.deepEqual(
+        workflows.map((workflow) => workflow.path),
+        ["deploy.yml", "drift.yml", "e2e.yml", "preview.yml", "test.yml"].map((name) => join(".github", "workflows", name)),
+    );
+});
+
+describe("actionlint", () => {
+    for (const workflow of workflows) {
+        test(`${workflow.path} passes actionlint`, async () => {
+            const findings = await actionlintFindings(workflow);
+            assert.deepEqual(findings, [], show(findings));
+        });
+    }
+
+    test("reports real problems; drops only the listed findings about newer GitHub features", async () => {
+        const findings = await actionlintFindings(
+            fixture(`
+on: pull_request
+permissions:
+  contents: read
+jobs:
+  build:
+    runs-on: ubuntu-latest
+    services:
+      db:
+        image: postgres:16
+        command: postgres -c fsync=off
+        commands: typo
+    steps:
+      - run: echo "\${{ vars.NAME }}"
+      - run: echo "\${{ varz.NAME }}"
+      - run: echo "\${{ github.event.pull_request.title }}"
+`),
+        );
+        const messages = findings.map((finding) => finding.message);
+        assert.equal(findings.length, 3, show(findings));
+        assert.ok(messages.some((message) => message.startsWith('unexpected key "commands" for "services" section')));
+        assert.ok(messages.some((message) => message.startsWith('undefined variable "varz"')));
+        assert.ok(messages.some((message) => message.includes('"github.event.pull_request.title" is potentially untrusted')));
+    });
+});
+
+const shellcheckMissing = spawnSync("shellcheck", ["--version"]).error !== undefined;
+const SHELLCHECK_HINT = "shellcheck is not installed: apt-get install -y shellcheck";
+if (shellcheckMissing && process.env.CI !== "true") {
+    console.warn(`\n!!! SKIPPING the shellcheck tests. ${SHELLCHECK_HINT}\n`);
+}
+
+describe("shellcheck on run: scripts", shellcheckMissing && process.env.CI !== "true" ? { skip: SHELLCHECK_HINT } : {}, () => {
+    for (const workflow of workflows) {
+        test(`${workflow.path} scripts pass shellcheck`, () => {
+            const findings = shellcheckFindings(workflow);
+            assert.deepEqual(findings, [], show(findings));
+        });
+    }
+
+    test("reports a problem at its line in the workflow; expressions are placeholders", () => {
+        const findings = shellcheckFindings(
+            fixture(`on: push
+jobs:
+  build:
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo "\${{ matrix.node }}"
+      - run: |
+          mkdir -p build
+          cat $BUILD_FILE
+`),
+        );
+        assert.deepEqual(
+            findings.map((finding) => [finding.line, finding.rule]),
+            [[9, "shellcheck SC2086"]],
+            show(findings),
+        );
+    });
+});
+
+describe("the project's rules", () => {
+    for (const workflow of workflows) {
+        test(`${workflow.path} follows them`, () => {
+            const findings = ruleFindings(workflow);
+            assert.deepEqual(findings, [], show(findings));
+        });
+    }
+
+    test("the clean fixture passes, so each fixture below fails for its own rule only", () => {
+        assert.deepEqual(ruleFindings(fixture(CLEAN)), []);
+    });
+
+    test("pull_request_target is refused", () => {
+        const findings = ruleFindings(fixture(CLEAN.replace("on: push", "on: [push, pull_request_target]")));
+        assert.deepEqual(rulesOf(findings), ["no-pull-request-target"]);
+    });
+
+    test("permissions: missing, write-all, or write beyond PR comments", () => {
+        assert.deepEqual(rulesOf(ruleFindings(fixture(CLEAN.replace("permissions:\n  contents: read\n", "")))), [
+            "minimal-permissions",
+        ]);
+        assert.deepEqual(rulesOf(ruleFindings(fixture(CLEAN.replace("permissions:\n  contents: read", "permissions: write-all")))), [
+            "minimal-permissions",
+        ]);
+        const contentsWrite = ruleFindings(fixture(CLEAN.replace("contents: read", "contents: write")));
+        assert.deepEqual(
+            contentsWrite.map((finding) => [finding.rule, finding.line]),
+            [["minimal-permissions", 4]],
+        );
+        const jobWrite = CLEAN.replace("    runs-on: ubuntu-latest", "    runs-on: ubuntu-latest\n    permissions:\n      pull-requests: write");
+        assert.deepEqual(rulesOf(ruleFindings(fixture(jobWrite))), ["minimal-permissions"]);
+    });
+
+    test("pull-requests: write is allowed only where Pulumi comments on the PR", () => {
+        const commenting = (comment: boolean) => `
+on: pull_request
+permissions:
+  contents: read
+  pull-requests: write
+concurrency:
+  group: pulumi-dev
+jobs:
+  preview:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: pulumi/actions@v7
+        with:
+          command: preview
+          stack-name: dev
+          comment-on-pr: ${comment}
+`;
+        assert.deepEqual(ruleFindings(fixture(commenting(true))), []);
+        assert.deepEqual(rulesOf(ruleFindings(fixture(commenting(false)))), ["minimal-permissions"]);
+    });
+
+    test("untrusted input and secrets never go straight into a run: script", () => {
+        const withRun = (run: string) => CLEAN.replace('echo "hello"', run);
+        for (const expression of [
+            "github.event.pull_request.title",
+            "github.event.issue.body",
+            "github.head_ref",
+            "inputs.reason",
+            "secrets.TOKEN",
+        ]) {
+            const findings = ruleFindings(fixture(withRun(`echo "\${{ ${expression} }}"`)));
+            assert.deepEqual(rulesOf(findings), ["untrusted-input-in-script"], expression);
+        }
+        const multiLine = ruleFindings(fixture(withRun('|\n          echo start\n          echo "${{ github.event.pull_request.body }}"')));
+        assert.deepEqual(
+            multiLine.map((finding) => [finding.rule, finding.line]),
+            [["untrusted-input-in-script", 12]],
+        );
+        // Trusted values may appear; untrusted ones belong in env: and are read as "$NAME".
+        assert.deepEqual(ruleFindings(fixture(withRun('echo "${{ matrix.node }} ${{ github.sha }}"'))), []);
+        const throughEnv = CLEAN.replace(
+            '      - run: echo "hello"',
+            '      - env:\n          TITLE: ${{ github.event.pull_request.title }}\n        run: echo "$TITLE"',
+        );
+        assert.deepEqual(ruleFindings(fixture(throughEnv)), []);
+    });
+
+    test("on pull requests, jobs that use secrets run only for the repository's own branches", () => {
+        const job = (guard: string) => `
+on: pull_request
+permissions:
+  contents: read
+jobs:
+  preview:
+    ${guard}
+    runs-on: ubuntu-latest
+    env:
+      TOKEN: \${{ secrets.TOKEN }}
+    steps:
+      - run: echo "$TOKEN" | wc -c
+`;
+        assert.deepEqual(rulesOf(ruleFindings(fixture(job("")))), ["secrets-only-where-available"]);
+        assert.deepEqual(
+            rulesOf(ruleFindings(fixture(job("if: github.actor != 'dependabot[bot]'")))),
+            ["secrets-only-where-available"],
+        );
+        assert.deepEqual(ruleFindings(fixture(job("if: github.event.pull_request.head.repo.full_name == github.repository"))), []);
+        const workflowEnv = job("if: github.event.pull_request.head.repo.full_name == github.repository").replace(
+            "jobs:",
+            "env:\n  OTHER: ${{ secrets.OTHER }}\njobs:",
+        );
+        assert.deepEqual(rulesOf(ruleFindings(fixture(workflowEnv))), ["secrets-only-where-available"]);
+    });
+
+    test("actions are pinned to a release or commit, images to a tag or digest", () => {
+        for (const ref of ["actions/checkout@main", "actions/checkout", "actions/checkout@v4-beta", "docker://alpine:latest"]) {
+            assert.deepEqual(rulesOf(ruleFindings(fixture(CLEAN.replace("actions/checkout@v4", ref)))), ["pinned"], ref);
+        }
+        for (const ref of ["actions/checkout@v4.2.1", `actions/checkout@${"a".repeat(40)}`, "docker://alpine:3.20"]) {
+            assert.deepEqual(ruleFindings(fixture(CLEAN.replace("actions/checkout@v4", ref))), [], ref);
+        }
+        const withImages = (container: string, service: string) =>
+            CLEAN.replace(
+                "    runs-on: ubuntu-latest",
+                `    runs-on: ubuntu-latest\n    container: ${container}\n    services:\n      store:\n        image: ${service}`,
+            );
+        assert.deepEqual(ruleFindings(fixture(withImages("node:22-bookworm", `minio@sha256:${"0".repeat(64)}`))), []);
+        assert.deepEqual(rulesOf(ruleFindings(fixture(withImages("node", "minio:latest")))), ["pinned", "pinned"]);
+    });
+
+    test("Pulumi runs share one concurrency group per stack and are never cancelled", () => {
+        const pulumi = (concurrency: string) => `
+on: push
+permissions:
+  contents: read
+${concurrency}
+jobs:
+  up:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: pulumi/actions@v7
+        with:
+          command: up
+          stack-name: \${{ vars.STACK }}
+`;
+        assert.deepEqual(ruleFindings(fixture(pulumi("concurrency:\n  group: pulumi-${{ vars.STACK }}"))), []);
+        assert.deepEqual(rulesOf(ruleFindings(fixture(pulumi("")))), ["concurrency-per-stack"]);
+        assert.deepEqual(rulesOf(ruleFindings(fixture(pulumi("concurrency: deploy")))), ["concurrency-per-stack"]);
+        assert.deepEqual(
+            rulesOf(ruleFindings(fixture(pulumi("concurrency:\n  group: pulumi-${{ vars.STACK }}\n  cancel-in-progress: true")))),
+            ["concurrency-per-stack"],
+        );
+    });
+});
+
+describe("secrets and variables in the README", () => {
+    const readme = readFileSync(README, "utf8");
+
+    test("every secret and variable the workflows use is in the README's table, and nothing else", () => {
+        const findings = documentationFindings(workflows, readme, SETTINGS_HEADING);
+        assert.deepEqual(findings, [], show(findings));
+    });
+
+    test("the table lists what the workflows need, written out by hand", () => {
+        assert.deepEqual(
+            [...documentedSettings(readme, SETTINGS_HEADING)].sort(),
+            [
+                ["PULUMI_BACKEND_URL", "variable"],
+                ["PULUMI_CONFIG_PASSPHRASE", "secret"],
+                ["PULUMI_STACK", "variable"],
+                ["PULUMI_STATE_ACCESS_KEY_ID", "secret"],
+                ["PULUMI_STATE_SECRET_ACCESS_KEY", "secret"],
+            ],
+        );
+    });
+
+    test("a missing, mislabelled or unused entry is reported", () => {
+        const uses = fixture("env:\n  A: ${{ secrets.ALPHA }}\n  B: ${{ vars.BETA }}\n  T: ${{ secrets.GITHUB_TOKEN }}\n");
+        const table = (rows: string) => `# x\n## Settings\n| Name | Kind | Meaning |\n| --- | --- | --- |\n${rows}\n## Next\n| \`GAMMA\` | secret | elsewhere |\n`;
+        const complete = "| `ALPHA` | secret | a |\n| `BETA` | variable | b |";
+        assert.deepEqual(documentationFindings([uses], table(complete), "## Settings"), []);
+        assert.equal(documentationFindings([uses], table("| `ALPHA` | secret | a |"), "## Settings").length, 1);
+        assert.equal(documentationFindings([uses], table("| `ALPHA` | secret | a |\n| `BETA` | secret | b |"), "## Settings").length, 1);
+        assert.equal(documentationFindings([uses], table(`${complete}\n| \`DELTA\` | variable | d |`), "## Settings").length, 1);
+        assert.throws(() => documentationFindings([uses], table(complete), "## Elsewhere"), /no section "## Elsewhere"/);
+    });
+});
+
+describe("what the workflows do", () => {
+    const load = (name: string) => parse(byName(name).text);
+    const pulumiSteps = (name: string) =>
+        Object.values(load(name).jobs as Record<string, any>)
+            .flatMap((job) => job.steps)
+            .filter((step) => String(step.uses).startsWith("pulumi/actions@"));
+
+    test("test.yml: push and pull request, Node 20 and 22, install, type-check, lint, Nix, the suite", () => {
+        const workflow = load("test.yml");
+        assert.deepEqual(Object.keys(workflow.on).sort(), ["pull_request", "push"]);
+        const job = workflow.jobs.test;
+        assert.deepEqual(job.strategy.matrix.node, [20, 22]);
+        const runs = job.steps.map((step: any) => step.run).filter(Boolean).join("\n");
+        for (const command of ["apt-get install -y -qq nix-bin", "npm ci", "npm run typecheck", "npm run lint", "npm test"]) {
+            assert.ok(runs.includes(command), command);
+        }
+        assert.equal(job.env.CI, "true");
+    });
+
+    test("preview.yml: pull_request only, a preview with diff, PR comment, policy pack and a self-managed backend", () => {
+        const workflow = load("preview.yml");
+        assert.deepEqual(Object.keys(workflow.on), ["pull_request"]);
+        assert.deepEqual(workflow.permissions, { contents: "read", "pull-requests": "write" });
+        const [preview, ...rest] = pulumiSteps("preview.yml");
+        assert.equal(rest.length, 0);
+        assert.equal(preview.uses, "pulumi/actions@v7");
+        assert.equal(preview.with.command, "preview");
+        assert.equal(preview.with["comment-on-pr"], true);
+        assert.equal(preview.with.diff, true);
+        assert.equal(preview.with.policyPacks, "policy");
+        assert.equal(preview.with["cloud-url"], "${{ vars.PULUMI_BACKEND_URL }}");
+        assert.ok(existsSync(join(__dirname, "..", "policy", "PulumiPolicy.yaml")), "the policy pack lives in policy/");
+        assert.equal(workflow.jobs.preview.env.PULUMI_CONFIG_PASSPHRASE, "${{ secrets.PULUMI_CONFIG_PASSPHRASE }}");
+    });
+
+    test("deploy.yml: main and manual runs, up, then a preview that must show no changes", () => {
+        const workflow = load("deploy.yml");
+        assert.deepEqual(workflow.on.push.branches, ["main"]);
+        assert.ok("workflow_dispatch" in workflow.on);
+        const [up, check] = pulumiSteps("deploy.yml");
+        assert.equal(up.with.command, "up");
+        assert.equal(check.with.command, "preview");
+        assert.equal(check.with["expect-no-changes"], true);
+    });
+
+    test("drift.yml: scheduled refresh preview that fails on any change", () => {
+        const workflow = load("drift.yml");
+        assert.ok(Array.isArray(workflow.on.schedule) && workflow.on.schedule.length === 1);
+        const [drift] = pulumiSteps("drift.yml");
+        assert.equal(drift.with.command, "preview");
+        assert.equal(drift.with.refresh, true);
+        assert.equal(drift.with["expect-no-changes"], true);
+    });
+
+    test("preview, deploy and drift queue in the same group for the stack", () => {
+        const groups = ["preview.yml", "deploy.yml", "drift.yml"].map((name) => load(name).concurrency.group);
+        assert.deepEqual(new Set(groups), new Set(["pulumi-${{ vars.PULUMI_STACK }}"]));
+    });
+
+    test("e2e.yml: pinned MinIO-compatible service, file backend, signed push, anonymous fetch, no changes, destroy", () => {
+        const workflow = load("e2e.yml");
+        const job = workflow.jobs.e2e;
+        assert.match(job.services.minio.image, /^pgsty\/silo:RELEASE\.\d{4}-\d\d-\d\dT\d\d-\d\d-\d\dZ$/);
+        assert.equal(job.services.minio.command, "server /data");
+        const uses = job.steps.map((step: any) => step.uses).filter(Boolean);
+        assert.ok(uses.includes("cachix/install-nix-action@v31"), "upstream Nix, built with S3 support");
+        assert.ok(uses.includes("pulumi/actions@v7"), "the Pulumi CLI");
+        const script = job.steps.map((step: any) => step.run ?? "").join("\n");
+        for (const command of [
+            'pulumi login "file://',
+            "pulumi stack init \"$STACK\" --secrets-provider passphrase",
+            "nix-cache:protect false",
+            'pulumi up --yes --stack "$STACK"',
+            'nix store sign --key-file "$RUNNER_TEMP/signing-key"',
+            'nix copy --to "$(pulumi stack output --stack "$STACK" uploadUrl)"',
+            'nix copy --from "$substituter" --to "$RUNNER_TEMP/client"',
+            '--option trusted-public-keys "$public_key" --option require-sigs true',
+            'pulumi preview --expect-no-changes --stack "$STACK"',
+            'pulumi destroy --yes --stack "$STACK"',
+        ]) {
+            assert.ok(script.includes(command), command);
+        }
+        assert.equal(job.steps.at(-1).if, "always()", "destroy runs even when a step failed");
+    });
+
+    test("e2e.yml masks every secret it reads before anything could print it", () => {
+        const script: string = load("e2e.yml").jobs.e2e.steps.map((step: any) => step.run ?? "").join("\n");
+        const lines = script.split("\n");
+        const secrets = lines
+            .map((line, index) => ({ match: /^\s*(\w+)=\$\((pulumi stack output .*--show-secrets.*|openssl rand .*)\)$/.exec(line), index }))
+            .filter((entry) => entry.match !== null);
+        assert.equal(secrets.length, 3, "passphrase, writer secret, signing key");
+        for (const { match, index } of secrets) {
+            assert.match(lines[index + 1]!, new RegExp(`^\\s*echo "::add-mask::\\$\\{?${match![1]}\\b`), match![1]);
+        }
+        assert.ok(!/set -x|echo "\$(writer_secret|signing_key|passphrase)"/.test(script));
+    });
+});
