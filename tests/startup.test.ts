@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
+import { Module } from "node:module";
 import { join } from "node:path";
 import { test } from "node:test";
 import { BARE_PROGRAM, runUnderMockEngine } from "../tools/benchStartup";
@@ -21,6 +22,16 @@ test("pulumi up's runtime compiles the program and the benchmark's baseline with
     // The root stack, the cache component and its children.
     assert.ok(project.registered > 5, `only ${project.registered} registrations`);
     assert.ok(project.untilRegisteredMs > 0 && project.cpuMs > 0);
+
+    // swc's output is what Pulumi serializes for dynamic providers: it must load as the engine's
+    // dynamic provider host loads it (a module exporting handler(), resolved from the project).
+    assert.ok(project.dynamicProviders.length > 0, "the expiry rule's dynamic provider");
+    for (const code of project.dynamicProviders) {
+        const module = new Module(join(PROJECT_DIR, "__provider.js"));
+        module.paths = (Module as any)._nodeModulePaths(PROJECT_DIR);
+        (module as any)._compile(code, module.id);
+        assert.equal(typeof module.exports.handler().create, "function");
+    }
 
     const bare = runUnderMockEngine(BARE_PROGRAM);
     assert.deepEqual(bare.compiler, SWC_WITHOUT_TYPE_CHECK);

@@ -31,6 +31,8 @@ export interface StartupRun {
     cpuMs: number;
     /** How ts-node compiled TypeScript, as its registered service reports it (ts-node 10 only). */
     compiler: { typescript: string; transpileOnly: boolean; swc: boolean } | null;
+    /** Dynamic providers' code as Pulumi serialized it from the compiled program. */
+    dynamicProviders: string[];
 }
 
 interface RuntimeSettings {
@@ -91,8 +93,8 @@ export function runUnderMockEngine(program: string): StartupRun {
     if (result.status !== 0 || !report.startsWith("{")) {
         throw new Error(`${program} failed under the mock engine (exit ${result.status}):\n${result.stderr}${result.stdout}`);
     }
-    const { registered, lastRegistrationMs, lastRegistrationCpuMs, compiler } = JSON.parse(report);
-    return { registered, untilRegisteredMs: lastRegistrationMs, cpuMs: lastRegistrationCpuMs, compiler };
+    const { registered, lastRegistrationMs, lastRegistrationCpuMs, compiler, dynamicProviders } = JSON.parse(report);
+    return { registered, untilRegisteredMs: lastRegistrationMs, cpuMs: lastRegistrationCpuMs, compiler, dynamicProviders };
 }
 
 const median = (values: number[]) => {

@@ -4,8 +4,8 @@
 // TypeScript loader here would change how the program itself gets compiled.
 //
 // At exit it prints one JSON line: how many resources were registered, when the last one was (ms
-// since the process started, performance.timeOrigin, and CPU ms used by then), and how ts-node
-// compiled TypeScript.
+// since the process started, performance.timeOrigin, and CPU ms used by then), how ts-node
+// compiled TypeScript, and the serialized code of any dynamic providers.
 "use strict";
 const { generateKeyPairSync } = require("node:crypto");
 const { writeSync } = require("node:fs");
@@ -13,6 +13,8 @@ const pulumi = require("@pulumi/pulumi");
 
 let registered = 0;
 let lastRegistrationMs = 0;
+/** The serialized code of dynamic providers, as the engine would store and later run it. */
+const dynamicProviders = [];
 /** CPU time (user + system, all threads) spent by then: less disturbed by other processes. */
 let lastRegistrationCpuMs = 0;
 
@@ -36,6 +38,9 @@ pulumi.runtime.setMocks(
     {
         newResource: ({ type, name, inputs }) => {
             registered += 1;
+            if (type === "pulumi-nodejs:dynamic:Resource") {
+                dynamicProviders.push(inputs.__provider);
+            }
             lastRegistrationMs = performance.now();
             const cpu = process.cpuUsage();
             lastRegistrationCpuMs = (cpu.user + cpu.system) / 1000;
@@ -58,5 +63,5 @@ process.on("exit", () => {
     const compiler = tsNode
         ? { typescript: tsNode.ts.version, transpileOnly: tsNode.transpileOnly, swc: tsNode.options.swc === true }
         : null;
-    writeSync(1, `${JSON.stringify({ registered, lastRegistrationMs, lastRegistrationCpuMs, compiler })}\n`);
+    writeSync(1, `${JSON.stringify({ registered, lastRegistrationMs, lastRegistrationCpuMs, compiler, dynamicProviders })}\n`);
 });
