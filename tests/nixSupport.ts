@@ -87,6 +87,12 @@ export class NixWorkspace {
                 fail(error.code === "ENOENT" ? new Error(`${command}: ${NIX_INSTALL_HINT}`) : error),
             );
             child.on("close", (status) => done({ status, stdout, stderr }));
+            // A command that exits without reading its input closes the pipe first: not a failure.
+            child.stdin.on("error", (error: NodeJS.ErrnoException) => {
+                if (error.code !== "EPIPE") {
+                    fail(error);
+                }
+            });
             child.stdin.end(input ?? "");
         });
     }
