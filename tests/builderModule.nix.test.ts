@@ -211,8 +211,10 @@ describe("nixos/builder.nix, evaluated by Nix", NEEDS_NIX, () => {
 
     test("the README shows exactly the module's options, and the variables it names are the scripts'", async () => {
         const readme = await readFile(join(__dirname, "..", "README.md"), "utf8");
-        const section = readme.slice(readme.indexOf("## Pushing from builders"));
-        assert.ok(section.length < readme.length, "the README has a 'Pushing from builders' section");
+        const start = readme.indexOf("\n## Pushing from builders\n");
+        assert.notEqual(start, -1, "the README has a 'Pushing from builders' section");
+        const end = readme.indexOf("\n## ", start + 1);
+        const section = readme.slice(start, end === -1 ? undefined : end);
         const shown = new Set([...section.matchAll(/services\.nix-binary-cache\.builder\.[\w.]*\w/g)].map((match) => match[0]));
         assert.deepEqual([...shown].sort(), [...(await evaluate(VALID)).options].sort());
         const scripts = (await readFile(ENQUEUE, "utf8")) + (await readFile(DRAIN, "utf8"));
