@@ -18,25 +18,32 @@ import { CacheWriter } from "./cacheWriter";
 import { DeploymentCheck } from "./deploymentCheck";
 import { SigningKey } from "./signingKey";
 
+/** What the cache gives its clients and builders; the stack exports exactly these. */
+export type CacheOutputs = {
+    substituterUrl: pulumi.Output<string>;
+    publicKey: pulumi.Output<string>;
+    /** Secret. */
+    secretKey: pulumi.Output<string>;
+    bucketName: pulumi.Output<string>;
+    writerAccessKey: pulumi.Output<string>;
+    /** Secret. */
+    writerSecretKey: pulumi.Output<string>;
+    uploadUrl: pulumi.Output<string>;
+    nixSettings: pulumi.Output<NixSettings>;
+    nixConf: pulumi.Output<string>;
+    /** `nixSettings` plus the private CA's PEM (or null): what `nixos/substituter.nix` reads. */
+    nixosClient: pulumi.Output<NixosClient>;
+    /** Secret. The writer's `~/.aws/credentials` profile, named after the writer. */
+    awsCredentials: pulumi.Output<string>;
+    /** `nix.conf` lines for builders without NixOS: queue every build for upload. */
+    builderNixConf: pulumi.Output<string>;
+    /** Environment file of those builders' drainer (scripts/drain): upload URL, key and credentials paths. */
+    builderDrainEnv: pulumi.Output<string>;
+};
+
 /** A signed Nix binary cache on MinIO: bucket, anonymous read, writer, and signing key. */
 export class NixBinaryCache extends pulumi.ComponentResource {
-    readonly substituterUrl: pulumi.Output<string>;
-    readonly publicKey: pulumi.Output<string>;
-    readonly secretKey: pulumi.Output<string>;
-    readonly bucketName: pulumi.Output<string>;
-    readonly writerAccessKey: pulumi.Output<string>;
-    readonly writerSecretKey: pulumi.Output<string>;
-    readonly uploadUrl: pulumi.Output<string>;
-    readonly nixSettings: pulumi.Output<NixSettings>;
-    readonly nixConf: pulumi.Output<string>;
-    /** `nixSettings` plus the private CA's PEM (or null): what `nixos/substituter.nix` reads. */
-    readonly nixosClient: pulumi.Output<NixosClient>;
-    /** Secret. The writer's `~/.aws/credentials` profile, named after the writer. */
-    readonly awsCredentials: pulumi.Output<string>;
-    /** `nix.conf` lines for builders without NixOS: queue every build for upload. */
-    readonly builderNixConf: pulumi.Output<string>;
-    /** Environment file of those builders' drainer (scripts/drain): upload URL, key and credentials paths. */
-    readonly builderDrainEnv: pulumi.Output<string>;
+    readonly outputs: CacheOutputs;
 
     constructor(name: string, settings: CacheSettings, opts?: pulumi.ComponentResourceOptions) {
         super("nix-cache:index:NixBinaryCache", name, {}, opts);
@@ -96,53 +103,38 @@ export class NixBinaryCache extends pulumi.ComponentResource {
             );
         }
 
-        this.substituterUrl = pulumi.output(substituter);
-        this.publicKey = key.publicKey;
-        this.secretKey = key.secretKey;
-        this.bucketName = bucket.bucketName;
-        this.writerAccessKey = writer.accessKey;
-        this.writerSecretKey = writer.secretKey;
-        this.uploadUrl = pulumi.output(
-            uploadUrl({
-                bucket: settings.bucket,
-                publicUrl: settings.publicUrl,
-                region: settings.region,
-                profile: settings.writerName,
-                compression: settings.compression,
-            }),
-        );
-        this.nixSettings = clientSettings;
-        this.nixConf = clientSettings.apply(renderNixConf);
-        this.nixosClient = clientSettings.apply((nix) => nixosClient(nix, settings.caCertificate));
-        this.awsCredentials = pulumi.secret(
-            pulumi
-                .all([writer.accessKey, writer.secretKey])
-                .apply(([accessKey, secretKey]) => awsCredentialsProfile(settings.writerName, accessKey, secretKey)),
-        );
-
-        this.builderNixConf = pulumi.output(renderNixConf(builderNixSettings({ postBuildHook: settings.builderHook })));
-        this.builderDrainEnv = this.uploadUrl.apply((url) =>
-            renderDrainEnvironment(url, {
-                postBuildHook: settings.builderHook,
-                secretKeyFile: settings.builderSecretKeyFile,
-                credentialsFile: settings.builderCredentialsFile,
-            }),
-        );
-
-        this.registerOutputs({
-            substituterUrl: this.substituterUrl,
-            publicKey: this.publicKey,
-            secretKey: this.secretKey,
-            bucketName: this.bucketName,
-            writerAccessKey: this.writerAccessKey,
-            writerSecretKey: this.writerSecretKey,
-            uploadUrl: this.uploadUrl,
-            nixSettings: this.nixSettings,
-            nixConf: this.nixConf,
-            nixosClient: this.nixosClient,
-            awsCredentials: this.awsCredentials,
-            builderNixConf: this.builderNixConf,
-            builderDrainEnv: this.builderDrainEnv,
+        const upload = uploadUrl({
+            bucket: settings.bucket,
+            publicUrl: settings.publicUrl,
+            region: settings.region,
+            profile: settings.writerName,
+            compression: settings.compression,
         });
+        this.outputs = {
+            substituterUrl: pulumi.output(substituter),
+            publicKey: key.publicKey,
+            secretKey: key.secretKey,
+            bucketName: bucket.bucketName,
+            writerAccessKey: writer.accessKey,
+            writerSecretKey: writer.secretKey,
+            uploadUrl: pulumi.output(upload),
+            nixSettings: clientSettings,
+            nixConf: clientSettings.apply(renderNixConf),
+            nixosClient: clientSettings.apply((nix) => nixosClient(nix, settings.caCertificate)),
+            awsCredentials: pulumi.secret(
+                pulumi
+                    .all([writer.accessKey, writer.secretKey])
+                    .apply(([accessKey, secretKey]) => awsCredentialsProfile(settings.writerName, accessKey, secretKey)),
+            ),
+            builderNixConf: pulumi.output(renderNixConf(builderNixSettings({ postBuildHook: settings.builderHook }))),
+            builderDrainEnv: pulumi.output(
+                renderDrainEnvironment(upload, {
+                    postBuildHook: settings.builderHook,
+                    secretKeyFile: settings.builderSecretKeyFile,
+                    credentialsFile: settings.builderCredentialsFile,
+                }),
+            ),
+        };
+        this.registerOutputs(this.outputs);
     }
 }

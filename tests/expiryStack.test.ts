@@ -47,7 +47,7 @@ function byName(registered: Registered[], name: string): Registered {
 
 /** Settles the program, and waits for the dynamic resource, whose provider is serialized first. */
 async function registeredFor(cache: NixBinaryCache, expectDynamic: boolean): Promise<Registered[]> {
-    let registered = await settle({ bucketName: cache.bucketName, nixConf: cache.nixConf });
+    let registered = await settle({ bucketName: cache.outputs.bucketName, nixConf: cache.outputs.nixConf });
     for (let waited = 0; expectDynamic && !registered.some((r) => r.type === DYNAMIC) && waited < 5000; waited += 50) {
         await new Promise((resolve) => setTimeout(resolve, 50));
         registered = registeredSnapshot();

@@ -7,9 +7,8 @@ before(installMocks);
 
 test("index.ts reads the stack config and exports exactly the documented outputs", async () => {
     setConfig({ "minio:minioServer": "minio.internal:9000", "nix-cache:publicUrl": "https://cache.example.org", "nix-cache:bucket": "builds" });
-    const program = await import("../index.js");
-    const outputs = { ...program } as Record<string, any>;
-    delete outputs.default;
+    // index.ts assigns module.exports, which is what Pulumi's runtime reads as the stack's outputs.
+    const outputs = require("../index") as Record<string, any>;
     assert.deepEqual(Object.keys(outputs).sort(), [
         "awsCredentials",
         "bucketName",

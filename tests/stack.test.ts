@@ -232,7 +232,7 @@ describe("settings shape the stack", () => {
             "staging",
             parseSettings({ ...CONFIG, "nix-cache:bucket": "nix-cache-staging", "nix-cache:writerName": "stagingbuilder" }),
         );
-        const registered = await settle({ a: a.publicKey, b: b.publicKey, c: a.writerSecretKey, d: b.writerSecretKey });
+        const registered = await settle({ a: a.outputs.publicKey, b: b.outputs.publicKey, c: a.outputs.writerSecretKey, d: b.outputs.writerSecretKey });
         assert.equal(registered.length, 32);
         assert.equal(new Set(registered.map((resource) => resource.name)).size, 32);
         assert.ok(registered.every((resource) => /^(main|staging)/.test(resource.name)));
