@@ -185,6 +185,14 @@ describe("the NixOS module and flake, evaluated by Nix", NEEDS_NIX, () => {
         assert.deepEqual((await readSettings(missing)).problems, [
             `services.nix-binary-cache.client.settingsFile (${missing}): the file does not exist; ${hint}`,
         ]);
+        // What `pulumi stack output ... > nix-cache.json` leaves when pulumi fails: an empty file.
+        for (const [what, content] of [["empty", ""], ["blank", "\n"]]) {
+            const empty = nix.path(`${what}.json`);
+            await writeFile(empty, content);
+            assert.deepEqual((await readSettings(empty)).problems, [
+                `services.nix-binary-cache.client.settingsFile (${empty}): the file is empty (did the pulumi command that writes it fail?); ${hint}`,
+            ], what);
+        }
         assert.deepEqual((await readSettings(await jsonFile(good), ["not-a-key"])).problems, [
             'services.nix-binary-cache.client.extraTrustedPublicKeys: "not-a-key" is not a Nix public key (NAME:BASE64)',
         ]);

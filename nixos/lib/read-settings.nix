@@ -10,7 +10,9 @@ let
   writeHint = "write it with: pulumi stack output --json nixSettings > nix-cache.json";
 
   exists = builtins.pathExists file;
-  json = if exists then builtins.fromJSON (builtins.readFile file) else null;
+  # A failed `pulumi stack output ... > file` leaves the file empty, which fromJSON cannot parse.
+  isEmpty = exists && builtins.match "[[:space:]]*" (builtins.readFile file) != null;
+  json = if exists && !isEmpty then builtins.fromJSON (builtins.readFile file) else null;
   isObject = builtins.isAttrs json;
   field = name: if isObject && builtins.hasAttr name json then json.${name} else null;
 
@@ -30,6 +32,7 @@ let
 
   problems =
     if !exists then [ "${where}: the file does not exist; ${writeHint}" ]
+    else if isEmpty then [ "${where}: the file is empty (did the pulumi command that writes it fail?); ${writeHint}" ]
     else if !isObject then [ "${where}: must hold a JSON object; ${writeHint}" ]
     else if builtins.hasAttr "nixSettings" json then
       [ "${where}: holds every output of the stack; write only one: ${writeHint}" ]
