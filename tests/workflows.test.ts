@@ -314,10 +314,13 @@ describe("what the workflows do", () => {
         assert.deepEqual(Object.keys(workflow.on).sort(), ["pull_request", "push"]);
         const job = workflow.jobs.test;
         assert.deepEqual(job.strategy.matrix.node, [20, 22]);
-        const runs = job.steps.map((step: any) => step.run).filter(Boolean).join("\n");
-        for (const command of ["apt-get install -y -qq nix-bin", "npm ci", "npm run typecheck", "npm run lint", "npm test"]) {
-            assert.ok(runs.includes(command), command);
+        const runs = job.steps.map((step: any) => step.run).filter(Boolean);
+        assert.deepEqual(runs, ["bash .ci/run"], "test.yml runs exactly what CI runs");
+        const ciRun = readFileSync(join(__dirname, "..", ".ci", "run"), "utf8");
+        for (const command of ["nix-bin", "shellcheck", "npm ci", "npm run typecheck", "npm run lint", "npm test"]) {
+            assert.ok(ciRun.includes(command), command);
         }
+        assert.ok(ciRun.trimEnd().endsWith("npm test"), "the suite's summary is the last thing .ci/run prints");
         assert.equal(job.env.CI, "true");
     });
 
@@ -356,9 +359,10 @@ describe("what the workflows do", () => {
         assert.equal(drift.with["expect-no-changes"], true);
     });
 
-    test("preview, deploy and drift queue in the same group for the stack", () => {
-        const groups = ["preview.yml", "deploy.yml", "drift.yml"].map((name) => load(name).concurrency.group);
+    test("deploy and drift queue in one group per stack; previews in their own, so they never cancel a deployment", () => {
+        const groups = ["deploy.yml", "drift.yml"].map((name) => load(name).concurrency.group);
         assert.deepEqual(new Set(groups), new Set(["pulumi-${{ vars.PULUMI_STACK }}"]));
+        assert.equal(load("preview.yml").concurrency.group, "pulumi-preview-${{ vars.PULUMI_STACK }}");
     });
 
     test("e2e.yml: pinned MinIO-compatible service, file backend, signed push, anonymous fetch, no changes, destroy", () => {
