@@ -90,8 +90,10 @@ function writerSecretProblem(secret: string): string | undefined {
     if (secret.length < 8 || secret.length > 40) {
         return `must be 8 to 40 characters long, MinIO's limit for secret keys (got ${secret.length})`;
     }
-    if (!/^[\x21-\x7e]+$/.test(secret)) {
-        return "may contain only printable ASCII characters without spaces";
+    // It is written unquoted into ~/.aws/credentials, where '#', ';', quotes or '\\' may be read
+    // differently by each INI parser: keep to the characters AWS's own secret keys use, and a few more.
+    if (!/^[A-Za-z0-9+/=._~-]+$/.test(secret)) {
+        return "may contain only letters, digits and + / = . _ ~ - (it goes unquoted into ~/.aws/credentials)";
     }
     return undefined;
 }

@@ -187,7 +187,7 @@ describe("a stack with default settings", () => {
 
 describe("settings shape the stack", () => {
     test("a writer secret from config is used as is, stays secret, and no password is generated", async () => {
-        const writerSecret = "an-own-secret-of-32-characters!!";
+        const writerSecret = "an-own-secret-of-32-characters.~";
         const outputs = buildStack({ ...CONFIG, "nix-cache:writerSecret": writerSecret });
         const registered = await settle(outputs);
         assert.ok(!registered.some((resource) => resource.type === "random:index/randomPassword:RandomPassword"));
