@@ -4,7 +4,7 @@ import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 
 /** The check itself; its text is the command, so a changed check runs again on the next `up`. */
-export const VERIFY_DEPLOYMENT_SCRIPT = join(__dirname, "..", "scripts", "verify-deployment.sh");
+const VERIFY_DEPLOYMENT_SCRIPT = join(__dirname, "..", "scripts", "verify-deployment.sh");
 
 export interface DeploymentCheckArgs {
     substituterUrl: string;

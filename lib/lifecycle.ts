@@ -4,7 +4,7 @@
 // RELEASE.2023-12-02T10-51-33Z on), and every other object in a cache is larger than that file.
 import { isDeepStrictEqual } from "node:util";
 
-export const EXPIRY_RULE_ID = "nix-cache-expiry";
+const EXPIRY_RULE_ID = "nix-cache-expiry";
 export const MAX_EXPIRE_DAYS = 36500;
 
 /**
@@ -19,7 +19,7 @@ export const MAX_EXPIRE_DAYS = 36500;
  *   "NarSize: " + digits + "\n"                                       >= 11
  * A threshold under 200 bytes keeps a clear margin below that.
  */
-export const THRESHOLD_LIMIT = 200;
+const THRESHOLD_LIMIT = 200;
 
 export interface ExpiryRule {
     ID: string;

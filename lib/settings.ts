@@ -54,7 +54,7 @@ export class SettingsError extends Error {
 }
 
 /** Why S3 (and so MinIO) would refuse a bucket name, or undefined when it is fine. */
-export function bucketNameProblem(name: string): string | undefined {
+function bucketNameProblem(name: string): string | undefined {
     if (name.length < 3 || name.length > 63) {
         return `must be 3 to 63 characters long (got ${name.length})`;
     }
@@ -127,7 +127,7 @@ function storeDirProblem(dir: string): string | undefined {
 const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g;
 
 /** The certificates of a PEM text, normalised to one block per certificate; throws why not. */
-export function parsePemCertificates(pem: string): string[] {
+function parsePemCertificates(pem: string): string[] {
     if (/PRIVATE KEY-----/.test(pem)) {
         throw new Error("contains a private key; only the CA's certificate belongs here");
     }

@@ -10,7 +10,13 @@ import type {
 } from "@pulumi/policy";
 import * as pulumi from "@pulumi/pulumi";
 import { CACHE_INFO_KEY } from "../lib/cacheInfo";
-import { bucketArn } from "../lib/policies";
+import {
+    ANONYMOUS_LIST_ACTIONS,
+    ANONYMOUS_OBJECT_ACTIONS,
+    bucketArn,
+    WRITER_BUCKET_ACTIONS,
+    WRITER_OBJECT_ACTIONS,
+} from "../lib/policies";
 import { NAMESPACE } from "../lib/settings";
 
 export const RESOURCE_TYPES = {
@@ -55,40 +61,14 @@ function statementsOf(policy: unknown): Statement[] | string {
 const asList = (value: unknown): string[] =>
     Array.isArray(value) ? value.map(String) : value === undefined ? [] : [String(value)];
 
-const isAllow = (statement: Statement): boolean => statement.Effect === "Allow";
+// Anything but an explicit Deny is checked as a grant: the rules allowlist, so an odd or missing
+// Effect must not slip through as "not an Allow".
+const isDeny = (statement: Statement): boolean => statement.Effect === "Deny";
 
 const statementLabel = (statement: Statement, index: number): string =>
     typeof statement.Sid === "string" && statement.Sid !== ""
         ? `statement '${statement.Sid}'`
         : `statement #${index + 1}`;
-
-/**
- * Whether an IAM action pattern (wildcards `*` and `?`, case-insensitive) matches at least one
- * action that starts with `prefix`. Whatever follows the prefix can always be chosen to fit the
- * rest of the pattern, so it suffices that the pattern can consume the whole prefix.
- */
-export function actionPatternReaches(pattern: string, prefix: string): boolean {
-    const p = pattern.toLowerCase();
-    const q = prefix.toLowerCase();
-    const seen = new Set<string>();
-    const reaches = (i: number, j: number): boolean => {
-        if (j === q.length) {
-            return true;
-        }
-        if (i === p.length || seen.has(`${i},${j}`)) {
-            return false;
-        }
-        seen.add(`${i},${j}`);
-        if (p[i] === "*") {
-            return reaches(i + 1, j) || reaches(i, j + 1);
-        }
-        return (p[i] === "?" || p[i] === q[j]) && reaches(i + 1, j + 1);
-    };
-    return reaches(0, 0);
-}
-
-/** Read-only S3 actions: every S3 action named Get… or List… only reads. */
-const READ_ACTION = /^s3:(get|list)/i;
 
 /** Runs `check` on every statement of a policy document; an unreadable document is a problem too. */
 function problemsPerStatement(
@@ -103,66 +83,108 @@ function problemsPerStatement(
     return statements.flatMap((statement, index) => check(statement, `${what} ${statementLabel(statement, index)}`));
 }
 
-/** One problem per way a bucket policy lets anonymous clients change or delete something. */
-export function anonymousWriteProblems(policy: unknown): string[] {
-    // MinIO applies bucket policies to anonymous requests only, so every Allow statement here is
-    // a grant to anonymous clients, whatever its Principal says.
-    return problemsPerStatement("bucket policy", policy, (statement, where) => {
-        if (!isAllow(statement)) {
-            return [];
-        }
-        if (statement.NotAction !== undefined) {
-            return [`${where} allows anonymous clients every action but those in NotAction`];
-        }
-        return asList(statement.Action)
-            .filter((action) => !READ_ACTION.test(action))
-            .map(
-                (action) =>
-                    `${where} allows anonymous clients '${action}', which is not limited to reading ` +
-                    "(s3:Get…, s3:List…): anonymous write, delete and policy changes are forbidden",
-            );
-    });
+/** The only actions a grantee may be given, each only on the bucket itself or on its objects. */
+interface Allowlist {
+    /** Who is granted, as the problems name them. */
+    grantee: string;
+    bucketActions: readonly string[];
+    objectActions: readonly string[];
 }
 
-/** Whether a resource pattern stays inside one of the given buckets (the bucket or its objects). */
-const insideBuckets = (resource: string, buckets: string[]): boolean =>
-    buckets.some((bucket) => resource === bucketArn(bucket) || resource.startsWith(`${bucketArn(bucket)}/`));
+const WRITER_ALLOWLIST: Allowlist = {
+    grantee: "the writer",
+    bucketActions: WRITER_BUCKET_ACTIONS,
+    objectActions: WRITER_OBJECT_ACTIONS,
+};
 
-/** One problem per way a writer's IAM policy grants deletion, MinIO admin actions, or other buckets. */
-export function writerPolicyProblems(policy: unknown, stackBuckets: string[]): string[] {
-    return problemsPerStatement("IAM policy", policy, (statement, where) => {
-        if (!isAllow(statement)) {
-            return [];
+// MinIO applies bucket policies to anonymous requests only, so every grant in one is a grant to
+// anonymous clients, whatever its Principal says.
+const ANONYMOUS_ALLOWLIST: Allowlist = {
+    grantee: "anonymous clients",
+    bucketActions: ANONYMOUS_LIST_ACTIONS,
+    objectActions: ANONYMOUS_OBJECT_ACTIONS,
+};
+
+const describeAllowlist = ({ bucketActions, objectActions }: Allowlist): string =>
+    `${bucketActions.join(", ")} on the bucket; ${objectActions.join(", ")} on its objects`;
+
+// IAM action names are case-insensitive.
+const listed = (actions: readonly string[], action: string): boolean =>
+    actions.some((allowed) => allowed.toLowerCase() === action.toLowerCase());
+
+const isBucketResource = (resource: string, buckets: string[]): boolean =>
+    buckets.some((bucket) => resource === bucketArn(bucket));
+
+const isObjectResource = (resource: string, buckets: string[]): boolean =>
+    buckets.some((bucket) => resource.startsWith(`${bucketArn(bucket)}/`));
+
+/**
+ * One problem per grant of a statement outside the allowlist. A wildcard action is refused
+ * outright: whatever S3 or MinIO add later would match it too, so no pattern can be proven to stay
+ * inside the list.
+ */
+function grantProblems(statement: Statement, where: string, allowlist: Allowlist, buckets: string[]): string[] {
+    if (isDeny(statement)) {
+        return [];
+    }
+    const { grantee } = allowlist;
+    const problems: string[] = [];
+    if (statement.NotAction !== undefined) {
+        problems.push(`${where} grants ${grantee} every action but those in NotAction; list the actions in Action`);
+    }
+    if (statement.NotResource !== undefined) {
+        problems.push(`${where} grants ${grantee} every resource but those in NotResource; list them in Resource`);
+    }
+    const resources = asList(statement.Resource);
+    for (const resource of resources) {
+        if (!isBucketResource(resource, buckets) && !isObjectResource(resource, buckets)) {
+            problems.push(
+                `${where} reaches beyond this stack's bucket(s) (${buckets.join(", ") || "none"}): ` +
+                    `'${resource}'; name the bucket and its objects exactly, without wildcards in the bucket name`,
+            );
         }
-        const problems: string[] = [];
-        if (statement.NotAction !== undefined) {
-            problems.push(`${where} allows every action but those in NotAction`);
+    }
+    const allowed = `only ${describeAllowlist(allowlist)} may be granted`;
+    for (const action of asList(statement.Action)) {
+        if (/[*?]/.test(action)) {
+            problems.push(`${where} grants ${grantee} the wildcard action '${action}'; name each action (${allowed})`);
+            continue;
         }
-        if (statement.NotResource !== undefined) {
-            problems.push(`${where} allows every resource but those in NotResource`);
+        const onBucket = listed(allowlist.bucketActions, action);
+        const onObjects = listed(allowlist.objectActions, action);
+        if (!onBucket && !onObjects) {
+            problems.push(`${where} grants ${grantee} '${action}', which is not on the allowlist (${allowed})`);
+            continue;
         }
-        for (const action of asList(statement.Action)) {
-            if (actionPatternReaches(action, "s3:Delete")) {
-                problems.push(`${where} grants deletion: '${action}' matches s3:Delete… actions`);
+        for (const resource of resources) {
+            if (
+                (isBucketResource(resource, buckets) && !onBucket) ||
+                (isObjectResource(resource, buckets) && !onObjects)
+            ) {
+                const place = onBucket ? "the bucket itself" : "the bucket's objects";
+                problems.push(`${where} grants ${grantee} '${action}' on '${resource}', but only on ${place} (${allowed})`);
             }
-            if (actionPatternReaches(action, "admin:")) {
-                problems.push(`${where} grants MinIO admin actions: '${action}' matches admin:…`);
-            }
         }
-        for (const resource of asList(statement.Resource)) {
-            if (!insideBuckets(resource, stackBuckets)) {
-                problems.push(
-                    `${where} reaches beyond this stack's bucket(s) (${stackBuckets.join(", ") || "none"}): ` +
-                        `'${resource}'; name the bucket and its objects exactly, without wildcards in the bucket name`,
-                );
-            }
-        }
-        return problems;
-    });
+    }
+    return problems;
+}
+
+/** One problem per grant of a bucket policy beyond anonymous download (and listing) of `bucket`. */
+function anonymousGrantProblems(policy: unknown, bucket: unknown): string[] {
+    return problemsPerStatement("bucket policy", policy, (statement, where) =>
+        grantProblems(statement, where, ANONYMOUS_ALLOWLIST, typeof bucket === "string" ? [bucket] : []),
+    );
+}
+
+/** One problem per grant of a writer's IAM policy beyond the writer's actions on the stack's bucket(s). */
+function writerPolicyProblems(policy: unknown, stackBuckets: string[]): string[] {
+    return problemsPerStatement("IAM policy", policy, (statement, where) =>
+        grantProblems(statement, where, WRITER_ALLOWLIST, stackBuckets),
+    );
 }
 
 /** One problem per statement of an IAM policy that carries a Principal (MinIO drops it silently). */
-export function iamPrincipalProblems(policy: unknown): string[] {
+function iamPrincipalProblems(policy: unknown): string[] {
     return problemsPerStatement("IAM policy", policy, (statement, where) =>
         statement.Principal !== undefined || statement.NotPrincipal !== undefined
             ? [
@@ -201,10 +223,12 @@ const resourceRule = (
 export const noAnonymousWrites = resourceRule(
     {
         name: "bucket-policy-no-anonymous-write",
-        description: "The bucket policy never lets anonymous clients write, delete or change policies: reading only.",
+        description:
+            "The bucket policy grants anonymous clients only named read actions: " +
+            `${describeAllowlist(ANONYMOUS_ALLOWLIST)}. No wildcards, NotAction or NotResource.`,
     },
     [RESOURCE_TYPES.bucketPolicy],
-    (args) => anonymousWriteProblems(args.props.policy),
+    (args) => anonymousGrantProblems(args.props.policy, args.props.bucket),
 );
 
 export const noPrincipalInIamPolicies = resourceRule(
@@ -236,7 +260,9 @@ export const bucketAndKeyProtected = resourceRule(
 
 export const writerPoliciesLeastPrivilege: StackValidationPolicy = {
     name: "writer-policy-least-privilege",
-    description: "Writer (IAM) policies never grant deletion, MinIO admin actions, or buckets outside this stack.",
+    description:
+        "Writer (IAM) policies grant only named actions on this stack's bucket(s): " +
+        `${describeAllowlist(WRITER_ALLOWLIST)}. No wildcards, NotAction or NotResource.`,
     enforcementLevel: "mandatory",
     validateStack: (args, reportViolation) => {
         const buckets = byType(args.resources, RESOURCE_TYPES.bucket).map((bucket) => String(bucket.props.bucket));
