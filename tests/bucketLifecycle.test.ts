@@ -7,7 +7,7 @@ import { afterEach, describe, test } from "node:test";
 import * as pulumi from "@pulumi/pulumi";
 import { bucketLifecycleProvider as provider, type BucketLifecycleState } from "../components/bucketLifecycle";
 import { FakeMinio, type MinioGeneration } from "./fakeMinio";
-import { skipWithoutOpenssl, withLoopbackCertificate } from "./loopbackCertificate";
+import { NEEDS_OPENSSL, withLoopbackCertificate } from "./loopbackCertificate";
 
 const BUCKET = "nix-cache";
 const CREDENTIALS = { accessKey: "admin-user", secretKey: "admin-password-0123", region: "us-east-1" };
@@ -199,7 +199,7 @@ describe("the bucket lifecycle provider against a MinIO-like server", () => {
 
     test(
         "over TLS it trusts the server through minio:minioCacertFile or minio:minioInsecure, and not otherwise",
-        { skip: skipWithoutOpenssl },
+        NEEDS_OPENSSL,
         () =>
             withLoopbackCertificate(async ({ key, cert, certFile }) => {
                 const server = await startServer("current", { key, cert });

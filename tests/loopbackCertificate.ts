@@ -5,12 +5,12 @@ import { spawnSync } from "node:child_process";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { needsTool } from "./requiredTools";
 
-/** A node:test `skip` value: without openssl the test is skipped locally, and fails in CI. */
-export const skipWithoutOpenssl =
-    spawnSync("openssl", ["version"]).error !== undefined && process.env.CI !== "true"
-        ? "openssl is not installed (apt-get install -y openssl)"
-        : undefined;
+const OPENSSL_INSTALL_HINT = "openssl is not installed: apt-get install -y openssl";
+
+/** Options for a test that makes a loopback certificate. */
+export const NEEDS_OPENSSL = needsTool("openssl", OPENSSL_INSTALL_HINT);
 
 export interface LoopbackCertificate {
     key: string;
@@ -31,7 +31,7 @@ export async function withLoopbackCertificate<T>(use: (certificate: LoopbackCert
                 "-addext", "basicConstraints=critical,CA:TRUE", "-keyout", keyFile, "-out", certFile],
             { encoding: "utf8" },
         );
-        assert.equal(made.status, 0, made.error ? "openssl is not installed: apt-get install -y openssl" : made.stderr);
+        assert.equal(made.status, 0, made.error ? OPENSSL_INSTALL_HINT : made.stderr);
         const [key, cert] = await Promise.all([readFile(keyFile, "utf8"), readFile(certFile, "utf8")]);
         return await use({ key, cert, certFile });
     } finally {

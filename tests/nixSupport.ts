@@ -15,19 +15,12 @@ import { CACHE_INFO_KEY } from "../lib/cacheInfo";
 import type { NixSettings } from "../lib/clientConfig";
 import { buildStack } from "../stack";
 import { installMocks, resetRegistrations, settle, valueOf } from "./harness";
+import { needsTool } from "./requiredTools";
 
 const NIX_INSTALL_HINT = "Debian's Nix client is not installed: apt-get install -y nix-bin";
-const nixMissing = spawnSync("nix", ["--version"]).error !== undefined;
-const inCI = process.env.CI === "true";
-if (nixMissing && !inCI) {
-    console.warn(`\n!!! SKIPPING the tests that need a real Nix client. ${NIX_INSTALL_HINT}\n`);
-}
 
-/**
- * Options for a `describe` whose tests need `nix`: skipped loudly when it is missing on a developer's
- * machine; in CI (CI=true) the tests run, and every Nix call fails with the install hint.
- */
-export const NEEDS_NIX: { skip?: string } = nixMissing && !inCI ? { skip: NIX_INSTALL_HINT } : {};
+/** Options for a `describe` whose tests need `nix`; every Nix call fails with the install hint. */
+export const NEEDS_NIX = needsTool("nix", NIX_INSTALL_HINT);
 
 export interface NixResult {
     status: number | null;

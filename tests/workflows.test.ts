@@ -2,7 +2,6 @@
 // workflow, each rule fails on a small workflow that breaks it, and the workflows do what the README
 // says (preview comments, idempotent deploys, drift checks, the end-to-end run).
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
@@ -18,6 +17,7 @@ import {
     type Finding,
     type WorkflowFile,
 } from "../tools/workflowChecks";
+import { needsTool } from "./requiredTools";
 
 const workflows = readWorkflows();
 const byName = (name: string): WorkflowFile => {
@@ -85,13 +85,7 @@ jobs:
     });
 });
 
-const shellcheckMissing = spawnSync("shellcheck", ["--version"]).error !== undefined;
-const SHELLCHECK_HINT = "shellcheck is not installed: apt-get install -y shellcheck";
-if (shellcheckMissing && process.env.CI !== "true") {
-    console.warn(`\n!!! SKIPPING the shellcheck tests. ${SHELLCHECK_HINT}\n`);
-}
-
-describe("shellcheck on run: scripts", shellcheckMissing && process.env.CI !== "true" ? { skip: SHELLCHECK_HINT } : {}, () => {
+describe("shellcheck on run: scripts", needsTool("shellcheck", "shellcheck is not installed: apt-get install -y shellcheck"), () => {
     for (const workflow of workflows) {
         test(`${workflow.path} scripts pass shellcheck`, () => {
             const findings = shellcheckFindings(workflow);
@@ -182,11 +176,15 @@ jobs:
             "github.event.issue.body",
             "github.head_ref",
             "inputs.reason",
-            "secrets.TOKEN",
         ]) {
             const findings = ruleFindings(fixture(withRun(`echo "\${{ ${expression} }}"`)));
             assert.deepEqual(rulesOf(findings), ["untrusted-input-in-script"], expression);
         }
+        // A secret in a script breaks this rule and, being outside a Pulumi step, the next one too.
+        assert.deepEqual(rulesOf(ruleFindings(fixture(withRun('echo "${{ secrets.TOKEN }}"')))), [
+            "untrusted-input-in-script",
+            "secrets-only-in-pulumi-steps",
+        ]);
         const multiLine = ruleFindings(fixture(withRun('|\n          echo start\n          echo "${{ github.event.pull_request.body }}"')));
         assert.deepEqual(
             multiLine.map((finding) => [finding.rule, finding.line]),
@@ -206,14 +204,19 @@ jobs:
 on: pull_request
 permissions:
   contents: read
+concurrency:
+  group: pulumi-dev
 jobs:
   preview:
     ${guard}
     runs-on: ubuntu-latest
-    env:
-      TOKEN: \${{ secrets.TOKEN }}
     steps:
-      - run: echo "$TOKEN" | wc -c
+      - uses: pulumi/actions@v7
+        env:
+          PULUMI_CONFIG_PASSPHRASE: \${{ secrets.PASSPHRASE }}
+        with:
+          command: preview
+          stack-name: dev
 `;
         assert.deepEqual(rulesOf(ruleFindings(fixture(job("")))), ["secrets-only-where-available"]);
         assert.deepEqual(
@@ -225,7 +228,54 @@ jobs:
             "jobs:",
             "env:\n  OTHER: ${{ secrets.OTHER }}\njobs:",
         );
-        assert.deepEqual(rulesOf(ruleFindings(fixture(workflowEnv))), ["secrets-only-where-available"]);
+        // Workflow-level env is also outside the Pulumi step.
+        assert.deepEqual(rulesOf(ruleFindings(fixture(workflowEnv))), [
+            "secrets-only-where-available",
+            "secrets-only-in-pulumi-steps",
+        ]);
+    });
+
+    test("secrets go only to the env: or with: of steps that run Pulumi", () => {
+        const pulumiStep = (stepKeys: string) => `
+on: push
+permissions:
+  contents: read
+concurrency:
+  group: pulumi-dev
+jobs:
+  up:
+    runs-on: ubuntu-latest
+    steps:
+      - run: npm ci
+      - uses: pulumi/actions@v7
+${stepKeys}
+`;
+        const inputs = "        with:\n          command: up\n          stack-name: dev";
+        const passphraseEnv = "        env:\n          PULUMI_CONFIG_PASSPHRASE: ${{ secrets.PASSPHRASE }}";
+        assert.deepEqual(ruleFindings(fixture(pulumiStep(`${passphraseEnv}\n${inputs}`))), []);
+        assert.deepEqual(
+            ruleFindings(fixture(pulumiStep(`${inputs}\n          github-token: \${{ secrets.GITHUB_TOKEN }}`))),
+            [],
+        );
+
+        // The job's env reaches npm ci and every dependency's install scripts.
+        const jobEnv = ruleFindings(
+            fixture(pulumiStep(inputs).replace("    runs-on: ubuntu-latest", "    runs-on: ubuntu-latest\n    env:\n      PULUMI_CONFIG_PASSPHRASE: ${{ secrets.PASSPHRASE }}")),
+        );
+        assert.deepEqual(
+            jobEnv.map((finding) => [finding.rule, finding.line]),
+            [["secrets-only-in-pulumi-steps", 11]],
+        );
+        // So does a step's env that is not Pulumi's, and an install-only pulumi/actions step needs none.
+        const npmEnv = pulumiStep(inputs).replace("      - run: npm ci", "      - run: npm ci\n        env:\n          TOKEN: ${{ secrets.TOKEN }}");
+        assert.deepEqual(rulesOf(ruleFindings(fixture(npmEnv))), ["secrets-only-in-pulumi-steps"]);
+        assert.deepEqual(rulesOf(ruleFindings(fixture(pulumiStep(passphraseEnv)))), ["secrets-only-in-pulumi-steps"]);
+        // Within a Pulumi step, only env: and with:.
+        const named = pulumiStep(`        name: \${{ secrets.PASSPHRASE }}\n${inputs}`);
+        assert.deepEqual(rulesOf(ruleFindings(fixture(named))), ["secrets-only-in-pulumi-steps"]);
+        // Any expression that reads the secrets context counts, not only secrets.NAME.
+        const allSecrets = CLEAN.replace('      - run: echo "hello"', '      - uses: actions/setup-node@v4\n        with:\n          registry-url: ${{ toJSON(secrets) }}');
+        assert.deepEqual(rulesOf(ruleFindings(fixture(allSecrets))), ["secrets-only-in-pulumi-steps"]);
     });
 
     test("actions are pinned to a release or commit, images to a tag or digest", () => {
@@ -337,7 +387,7 @@ describe("what the workflows do", () => {
         assert.equal(preview.with.policyPacks, "policy");
         assert.equal(preview.with["cloud-url"], "${{ vars.PULUMI_BACKEND_URL }}");
         assert.ok(existsSync(join(__dirname, "..", "policy", "PulumiPolicy.yaml")), "the policy pack lives in policy/");
-        assert.equal(workflow.jobs.preview.env.PULUMI_CONFIG_PASSPHRASE, "${{ secrets.PULUMI_CONFIG_PASSPHRASE }}");
+        assert.equal(preview.env.PULUMI_CONFIG_PASSPHRASE, "${{ secrets.PULUMI_CONFIG_PASSPHRASE }}");
     });
 
     test("deploy.yml: main and manual runs, up, then a preview that must show no changes", () => {
@@ -389,6 +439,7 @@ describe("what the workflows do", () => {
             assert.ok(script.includes(command), command);
         }
         assert.equal(job.steps.at(-1).if, "always()", "destroy runs even when a step failed");
+        assert.doesNotMatch(byName("e2e.yml").text, /\$\{\{[^}]*\bsecrets\b/, "no repository secrets: every credential is made up for the run");
     });
 
     test("e2e.yml masks every secret it reads before anything could print it", () => {

