@@ -1,7 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { expiryLifecycle } from "../lib/lifecycle";
 import type { MinioConnection } from "../lib/minioConnection";
-import { BucketLifecycle } from "./bucketLifecycle";
+import { BucketLifecycle } from "../providers/bucketLifecycle";
 
 export interface CacheExpiryArgs {
     bucket: pulumi.Input<string>;

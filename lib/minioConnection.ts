@@ -74,3 +74,13 @@ export function minioConnection(
     };
     return { connection, problems };
 }
+
+/** The connection's endpoint as `http(s)://host[:port]`, or undefined when it has none. */
+export function endpointUrl(connection: MinioConnection): string | undefined {
+    if (connection.endPoint === "") {
+        return undefined;
+    }
+    const host = connection.endPoint.includes(":") ? `[${connection.endPoint}]` : connection.endPoint;
+    const port = connection.port === undefined ? "" : `:${connection.port}`;
+    return `${connection.useSSL ? "https" : "http"}://${host}${port}`;
+}

@@ -8,7 +8,7 @@ import { builderPathProblem, secretInStoreProblem } from "./builderConfig";
 import { renderCacheInfo } from "./cacheInfo";
 import type { Compression } from "./clientConfig";
 import { MAX_EXPIRE_DAYS, thresholdProblem } from "./lifecycle";
-import { minioConnection, type Environment, type MinioConnection } from "./minioConnection";
+import { endpointUrl, minioConnection, type Environment, type MinioConnection } from "./minioConnection";
 import { keyNameProblem, parseNixPublicKey } from "./nixKeys";
 
 export const NAMESPACE = "nix-cache";
@@ -244,16 +244,6 @@ const schema = z.strictObject(
 
 export const SETTING_NAMES = Object.keys(schema.shape);
 
-/** The provider settings that the default `publicUrl` derives from. */
-function defaultPublicUrl(config: Record<string, string>): string | undefined {
-    const server = config["minio:minioServer"];
-    if (server === undefined || server === "") {
-        return undefined;
-    }
-    const scheme = config["minio:minioSsl"] === "true" ? "https" : "http";
-    return `${scheme}://${server}`;
-}
-
 /**
  * Validates the full Pulumi config map (`pulumi.runtime.allConfig()`: keys like `nix-cache:bucket`
  * and `minio:minioServer`, values as strings) into settings. Throws SettingsError listing every
@@ -279,22 +269,27 @@ export function parseSettings(config: Record<string, string>, env: Environment =
         }
     }
 
-    const publicUrl = (own.publicUrl ?? defaultPublicUrl(config))?.replace(/\/$/, "");
+    // The default public URL is the endpoint the `minio` provider connects to (config, then environment).
+    const { connection, problems: connectionProblems } = minioConnection(config, env);
+    const publicUrl = (own.publicUrl ?? endpointUrl(connection))?.replace(/\/$/, "");
     if (publicUrl === undefined) {
         problems.push(
-            `${prefix}publicUrl: not set, and there is no minio:minioServer to derive it from; ` +
+            `${prefix}publicUrl: not set, and there is no valid minio:minioServer (or MINIO_ENDPOINT) to derive it from; ` +
                 "set one: pulumi config set nix-cache:publicUrl https://s3.example.org",
         );
     } else if (own.publicUrl === undefined && publicUrlProblem(publicUrl) !== undefined) {
         problems.push(
-            `${prefix}publicUrl: the default derived from minio:minioServer ('${publicUrl}') ` +
+            `${prefix}publicUrl: the default derived from the MinIO endpoint ('${publicUrl}') ` +
                 `${publicUrlProblem(publicUrl)}; set nix-cache:publicUrl explicitly`,
         );
     }
-    const { connection, problems: connectionProblems } = minioConnection(config, env);
-    if (result.success && result.data.expireDays > 0) {
-        // Expiry writes the bucket's lifecycle rule itself, through the provider's connection.
+    const expiryOn = result.success && result.data.expireDays > 0;
+    // The connection matters when the public URL derives from it, and for expiry, which writes the
+    // bucket's lifecycle rule itself through the provider's connection.
+    if (own.publicUrl === undefined || expiryOn) {
         problems.push(...connectionProblems);
+    }
+    if (expiryOn) {
         const threshold = thresholdProblem(renderCacheInfo(result.data));
         if (threshold !== undefined) {
             problems.push(`${prefix}expireDays: ${threshold}; shorten nix-cache:storeDir or set nix-cache:expireDays to 0`);

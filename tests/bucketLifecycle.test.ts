@@ -5,7 +5,7 @@ import Module from "node:module";
 import { join } from "node:path";
 import { afterEach, describe, test } from "node:test";
 import * as pulumi from "@pulumi/pulumi";
-import { bucketLifecycleProvider as provider, type BucketLifecycleState } from "../components/bucketLifecycle";
+import { bucketLifecycleProvider as provider, type BucketLifecycleState } from "../providers/bucketLifecycle";
 import { FakeMinio, type MinioGeneration } from "./fakeMinio";
 import { NEEDS_OPENSSL, withLoopbackCertificate } from "./loopbackCertificate";
 
@@ -95,6 +95,26 @@ describe("the bucket lifecycle provider against a MinIO-like server", () => {
         assert.deepEqual(await provider.update!(BUCKET, refreshed.props!, inputs), { outs: inputs });
         assert.deepEqual(server.stored, [storedRule(30)]);
         assert.deepEqual(server.refusals(), []);
+    });
+
+    test("a server that answers with extra and default elements keeps the rule, and shows no drift", async () => {
+        const server = await startServer();
+        server.decoratesAnswers = true;
+        const inputs = stateFor(server);
+        assert.deepEqual(await provider.create(inputs), { id: BUCKET, outs: inputs });
+        assert.deepEqual(server.stored, [storedRule(30)]);
+        assert.deepEqual(calls(server), [`PUT ${LIFECYCLE} 200`, `GET ${LIFECYCLE} 200`], "no DELETE");
+
+        assert.deepEqual(await provider.read!(BUCKET, inputs), { id: BUCKET, props: inputs });
+        // State recorded from such an answer (as the SDK parses it) is no difference either.
+        const [rule] = configuration(30).Rule;
+        const decorated = { Rule: [{ ...rule, Filter: { Prefix: "", ...rule!.Filter }, NoncurrentVersionExpiration: "" }] };
+        assert.equal((await provider.diff!(BUCKET, { ...inputs, configuration: decorated }, inputs)).changes, false);
+
+        server.stored = [storedRule(7)];
+        const refreshed = await provider.read!(BUCKET, inputs);
+        assert.equal(refreshed.props?.configuration.Rule[0]?.Expiration.Days, 7);
+        assert.equal((await provider.diff!(BUCKET, refreshed.props!, inputs)).changes, true);
     });
 
     test("read of a bucket without a lifecycle configuration reports the resource gone", async () => {

@@ -83,14 +83,72 @@ describe("the lifecycle configuration", () => {
         assert.deepEqual(liveRules(""), []);
     });
 
-    test("a configuration is the same regardless of key order, and different for any other change", () => {
+    describe("a stored configuration is the wanted one when it expires the same objects", () => {
         const wanted = expiryLifecycle(30, DEFAULT_CACHE_INFO);
-        const parsed = { Rule: { Expiration: { Days: 30 }, Filter: { ObjectSizeGreaterThan: 51 }, Status: "Enabled", ID: "nix-cache-expiry" } };
-        assert.equal(sameConfiguration(parsed, wanted), true);
-        assert.equal(sameConfiguration({ Rule: { ...parsed.Rule, Filter: "" } }, wanted), false);
-        assert.equal(sameConfiguration({ Rule: { ...parsed.Rule, Status: "Disabled" } }, wanted), false);
-        assert.equal(sameConfiguration({ Rule: [parsed.Rule, { ID: "other" }] }, wanted), false);
-        assert.equal(sameConfiguration(undefined, wanted), false);
+        // As the SDK parses GetBucketLifecycleConfiguration: a single <Rule> is an object, numbers are numbers.
+        const rule = { ID: "nix-cache-expiry", Status: "Enabled", Filter: { ObjectSizeGreaterThan: 51 }, Expiration: { Days: 30 } };
+        const storedAs = (changes: Record<string, unknown>) => ({ Rule: { ...rule, ...changes } });
+
+        test("whatever the element order, extra defaults or an empty prefix", () => {
+            for (const stored of [
+                { Rule: { Expiration: { Days: 30 }, Filter: { ObjectSizeGreaterThan: 51 }, Status: "Enabled", ID: "nix-cache-expiry" } },
+                { Rule: [rule] },
+                storedAs({ Filter: { Prefix: "", ObjectSizeGreaterThan: 51 } }),
+                storedAs({ Filter: { And: { Prefix: "", ObjectSizeGreaterThan: 51 } } }),
+                storedAs({ Filter: { ObjectSizeGreaterThan: "51" }, Expiration: { Days: "30" } }),
+                storedAs({ Prefix: "", Expiration: { Days: 30, ExpiredObjectDeleteMarker: false } }),
+                storedAs({ NoncurrentVersionExpiration: "", Transition: "", DelMarkerExpiration: "" }),
+            ]) {
+                assert.equal(sameConfiguration(stored, wanted), true, JSON.stringify(stored));
+            }
+        });
+
+        test("not when the size filter is gone, narrowed or changed", () => {
+            for (const filter of [
+                undefined,
+                "",
+                {},
+                { Prefix: "" }, // what servers that drop unknown filter elements store
+                { Prefix: "nar/", ObjectSizeGreaterThan: 51 },
+                { Tag: { Key: "keep", Value: "no" }, ObjectSizeGreaterThan: 51 },
+                { ObjectSizeGreaterThan: 51, ObjectSizeLessThan: 1000000 },
+                { And: { Prefix: "nar/", ObjectSizeGreaterThan: 51 } },
+                { And: { Tag: { Key: "keep", Value: "no" }, ObjectSizeGreaterThan: 51 } },
+                { And: { Prefix: "" } },
+                { ObjectSizeGreaterThan: 52 },
+                { ObjectSizeGreaterThan: 0 },
+                { ObjectSizeGreaterThan: "51 bytes" },
+                { ObjectSizeGreaterThan: [51, 51] },
+                { ObjectSizeGreaterThan: 51, And: { ObjectSizeGreaterThan: 51 } },
+                { ObjectSizeGreaterThan: 51, Unknown: "" },
+            ]) {
+                assert.equal(sameConfiguration(storedAs({ Filter: filter }), wanted), false, JSON.stringify(filter));
+            }
+            assert.equal(sameConfiguration(storedAs({ Prefix: "nar/" }), wanted), false, "a rule-level prefix narrows too");
+        });
+
+        test("not for other days, status, id or rules", () => {
+            for (const changes of [
+                { Expiration: { Days: 7 } },
+                { Expiration: { Date: "2030-01-01T00:00:00Z" } },
+                { Expiration: "" },
+                { Status: "Disabled" },
+                { ID: "other" },
+            ]) {
+                assert.equal(sameConfiguration(storedAs(changes), wanted), false, JSON.stringify(changes));
+            }
+            assert.equal(sameConfiguration({ Rule: [rule, { ...rule, ID: "other" }] }, wanted), false);
+            assert.equal(sameConfiguration({ Rule: [rule, rule] }, wanted), false);
+            assert.equal(sameConfiguration(undefined, wanted), false);
+            const twoRules = { Rule: [wanted.Rule[0]!, { ...wanted.Rule[0]!, ID: "second" }] };
+            assert.equal(sameConfiguration({ Rule: [rule] }, twoRules), false);
+            assert.equal(sameConfiguration({ Rule: [{ ...rule, ID: "second" }, rule] }, twoRules), true, "rule order does not matter");
+        });
+
+        test("two rules that both do something else are not the same", () => {
+            const narrowed = { ...rule, Filter: { Prefix: "nar/" } };
+            assert.equal(sameConfiguration({ Rule: narrowed }, { Rule: [narrowed] } as unknown as typeof wanted), false);
+        });
     });
 });
 

@@ -1,10 +1,13 @@
 // Expiry in the whole program, under Pulumi's mock engine: what is registered, with which inputs.
 import assert from "node:assert/strict";
 import { before, beforeEach, describe, test } from "node:test";
+import * as pulumi from "@pulumi/pulumi";
 import { NixBinaryCache } from "../components/nixBinaryCache";
+import { expiryLifecycle } from "../lib/lifecycle";
 import { parseSettings, SettingsError } from "../lib/settings";
+import { BucketLifecycle } from "../providers/bucketLifecycle";
 import { buildStack } from "../stack";
-import { installMocks, registeredSnapshot, resetRegistrations, settle, type Registered } from "./harness";
+import { installMocks, registeredSnapshot, resetRegistrations, settle, valueOf, type Registered } from "./harness";
 
 const DYNAMIC = "pulumi-nodejs:dynamic:Resource";
 const CONFIG = {
@@ -131,5 +134,36 @@ describe("expiry under the mock engine", () => {
                 ),
         );
         assert.deepEqual(registeredSnapshot(), []);
+    });
+});
+
+describe("the BucketLifecycle resource's options", () => {
+    test("the caller's additionalSecretOutputs are kept next to the credentials", async () => {
+        // Mocks ignore additionalSecretOutputs, so read the options the resource was constructed with.
+        let constructedWith: string[] | undefined;
+        const resource = new BucketLifecycle(
+            "options-check",
+            {
+                bucket: "nix-cache",
+                configuration: expiryLifecycle(30, "StoreDir: /nix/store\n"),
+                endPoint: "s3.example.org",
+                useSSL: true,
+                region: "us-east-1",
+                accessKey: pulumi.secret("admin"),
+                secretKey: pulumi.secret("the-admin-password"),
+                insecure: false,
+            },
+            {
+                additionalSecretOutputs: ["configuration"],
+                transformations: [
+                    ({ opts }) => {
+                        constructedWith = (opts as pulumi.CustomResourceOptions).additionalSecretOutputs;
+                        return undefined;
+                    },
+                ],
+            },
+        );
+        assert.deepEqual(constructedWith, ["configuration", "accessKey", "secretKey"]);
+        await valueOf(resource.urn); // registered before the next test counts registrations
     });
 });

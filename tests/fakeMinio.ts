@@ -44,9 +44,26 @@ const parser = new XMLParser({
 });
 const builder = new XMLBuilder({});
 
+/**
+ * A stored rule as other S3 servers and releases may answer GET with it, without changing what it
+ * expires: elements in another order, an empty Prefix in the filter, empty or default actions.
+ */
+function withHarmlessExtras({ ID, Status, Filter, Expiration, ...rest }: StoredRule): StoredRule {
+    return {
+        NoncurrentVersionExpiration: "",
+        Expiration: { ExpiredObjectDeleteMarker: "false", ...(Expiration as object) },
+        Filter: { Prefix: "", ...(Filter as object) },
+        Status,
+        ID,
+        ...rest,
+    };
+}
+
 export class FakeMinio {
     /** The bucket's lifecycle rules, undefined when it has no configuration. */
     stored: StoredRule[] | undefined;
+    /** Answer GET with harmless extra and default elements in each rule (see withHarmlessExtras). */
+    decoratesAnswers = false;
     readonly requests: LoggedRequest[] = [];
     private server: Server | undefined;
     port = 0;
@@ -117,7 +134,9 @@ export class FakeMinio {
                         message: "The lifecycle configuration does not exist",
                     });
                 }
-                return answer(200, builder.build({ LifecycleConfiguration: { Rule: this.stored } }));
+                return answer(200, builder.build({
+                    LifecycleConfiguration: { Rule: this.decoratesAnswers ? this.stored.map(withHarmlessExtras) : this.stored },
+                }));
             case "DELETE":
                 this.stored = undefined;
                 return answer(204);

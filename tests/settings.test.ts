@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { describe, test } from "node:test";
 import { parse } from "yaml";
 import { problemsFor } from "./settingsSupport";
-import { parseSettings, SETTING_NAMES } from "../lib/settings";
+import { parseSettings, SETTING_NAMES, SettingsError } from "../lib/settings";
 
 const SERVER = { "minio:minioServer": "s3.example.org:9000" };
 const OLD_PUBLIC_KEY = `cache.example.org-6:${Buffer.alloc(32, 6).toString("base64")}`;
@@ -44,6 +44,21 @@ describe("settings", () => {
 
     test("minio:minioSsl true makes the derived public URL https", () => {
         assert.equal(parseSettings({ ...SERVER, "minio:minioSsl": "true" }).publicUrl, "https://s3.example.org:9000");
+    });
+
+    test("the public URL derives from the provider's environment like the provider's connection does", () => {
+        const fromEnv = parseSettings({}, { MINIO_ENDPOINT: "minio.internal:9000", MINIO_ENABLE_HTTPS: "on" });
+        assert.equal(fromEnv.publicUrl, "https://minio.internal:9000");
+        assert.equal(fromEnv.keyName, "minio.internal-1");
+        assert.deepEqual([fromEnv.minio.endPoint, fromEnv.minio.port, fromEnv.minio.useSSL], ["minio.internal", 9000, true]);
+
+        assert.equal(parseSettings({}, { MINIO_ENDPOINT: "minio.internal" }).publicUrl, "http://minio.internal");
+        // The config wins over the environment, for the endpoint and for TLS, as in the provider.
+        const env = { MINIO_ENDPOINT: "minio.internal:9000", MINIO_ENABLE_HTTPS: "true" };
+        assert.equal(parseSettings({ "minio:minioSsl": "false" }, env).publicUrl, "http://minio.internal:9000");
+        assert.equal(parseSettings(SERVER, env).publicUrl, "https://s3.example.org:9000");
+        assert.equal(parseSettings({ ...SERVER, "minio:minioSsl": "false" }, env).publicUrl, "http://s3.example.org:9000");
+        assert.equal(parseSettings({ "nix-cache:publicUrl": "https://cache.example.org" }, env).publicUrl, "https://cache.example.org");
     });
 
     test("every setting can be overridden", () => {
@@ -158,15 +173,42 @@ describe("settings", () => {
     });
 
     test("without a public URL or a MinIO server it says how to set one", () => {
-        assert.deepEqual(problemsFor({}), [
-            "nix-cache:publicUrl: not set, and there is no minio:minioServer to derive it from; " +
-                "set one: pulumi config set nix-cache:publicUrl https://s3.example.org",
-        ]);
+        const noServer =
+            "nix-cache:publicUrl: not set, and there is no valid minio:minioServer (or MINIO_ENDPOINT) to derive it from; " +
+            "set one: pulumi config set nix-cache:publicUrl https://s3.example.org";
+        assert.deepEqual(problemsFor({}), [noServer]);
+        assert.throws(() => parseSettings({}, { MINIO_ENABLE_HTTPS: "true" }), (error: SettingsError) => {
+            assert.deepEqual(error.problems, [noServer]);
+            return true;
+        });
     });
 
-    test("a MinIO server that makes no valid URL asks for an explicit public URL", () => {
-        const [problem] = problemsFor({ "minio:minioServer": "https://s3.example.org" });
-        assert.match(problem ?? "", /^nix-cache:publicUrl: the default derived from minio:minioServer/);
+    test("a MinIO server that makes no valid URL asks for an explicit public URL, and says what is wrong with it", () => {
+        const expected = (got: string) => [
+            "nix-cache:publicUrl: not set, and there is no valid minio:minioServer (or MINIO_ENDPOINT) to derive it from; " +
+                "set one: pulumi config set nix-cache:publicUrl https://s3.example.org",
+            `minio:minioServer: must be host or host:port without a scheme, e.g. s3.example.org:9000 (got '${got}')`,
+        ];
+        // With expiry off the connection matters only for the default public URL, and is still checked.
+        const noExpiry = { "nix-cache:expireDays": "0" };
+        assert.deepEqual(problemsFor({ "minio:minioServer": "https://s3.example.org" }), expected("https://s3.example.org"));
+        assert.deepEqual(problemsFor({ "minio:minioServer": "https://s3.example.org", ...noExpiry }), expected("https://s3.example.org"));
+        assert.throws(() => parseSettings(noExpiry, { MINIO_ENDPOINT: "s3.example.org/path" }), (error: SettingsError) => {
+            assert.deepEqual(error.problems, expected("s3.example.org/path"));
+            return true;
+        });
+        const [problem] = problemsFor({ "minio:minioServer": "[:::]:9000" });
+        assert.match(problem ?? "", /^nix-cache:publicUrl: the default derived from the MinIO endpoint \('http:\/\/\[:::\]:9000'\) must be an absolute/);
+    });
+
+    test("a minioSsl that is neither true nor false is refused when the public URL derives from it", () => {
+        assert.deepEqual(problemsFor({ ...SERVER, "minio:minioSsl": "yes", "nix-cache:expireDays": "0" }), [
+            "minio:minioSsl: must be true or false (got 'yes')",
+        ]);
+        assert.deepEqual(
+            problemsFor({ ...SERVER, "minio:minioSsl": "yes", "nix-cache:expireDays": "0", "nix-cache:publicUrl": "https://c.example.org" }),
+            [],
+        );
     });
 
     test("an IPv6 server needs an explicit key name", () => {

@@ -111,6 +111,10 @@ export const bucketLifecycleProvider: pulumi.dynamic.ResourceProvider<BucketLife
             // No configuration: the resource is gone, and the next `pulumi up` writes it again.
             return {};
         }
+        if (sameConfiguration(live, state.configuration)) {
+            // The server's answer may add default elements or reorder them; that is not drift.
+            return { id, props: state };
+        }
         return { id, props: { ...state, configuration: { Rule: liveRules(live) } as LifecycleConfiguration } };
     },
 
@@ -143,7 +147,7 @@ export class BucketLifecycle extends pulumi.dynamic.Resource {
         // The state keeps the credentials (refresh and delete need them): they stay secret there.
         super(bucketLifecycleProvider, name, args, {
             ...opts,
-            additionalSecretOutputs: ["accessKey", "secretKey"],
+            additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), "accessKey", "secretKey"],
         });
     }
 }
