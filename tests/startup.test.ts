@@ -13,7 +13,7 @@ import { BARE_PROGRAM, runUnderMockEngine } from "../tools/benchStartup";
 const PROJECT_DIR = join(__dirname, "..");
 const packageJson = JSON.parse(readFileSync(join(PROJECT_DIR, "package.json"), "utf8"));
 /** The TypeScript the project pins, read independently of what the runtime reports. */
-const TYPESCRIPT_VERSION: string = packageJson.devDependencies.typescript;
+const TYPESCRIPT_VERSION: string = packageJson.dependencies.typescript;
 const SWC_WITHOUT_TYPE_CHECK = { typescript: TYPESCRIPT_VERSION, transpileOnly: true, swc: true };
 
 test("pulumi up's runtime compiles the program and the benchmark's baseline with swc, without type-checking", () => {
