@@ -13,19 +13,18 @@ let
   };
 
   # writeShellApplication puts its own shebang, `set -euo pipefail` and PATH first, and shellchecks.
-  script = name: file: pkgs.writeShellApplication {
+  # `environment` is exported before the script's text, so callers need not set it.
+  script = name: file: environment: pkgs.writeShellApplication {
     inherit name;
     runtimeInputs = [ config.nix.package pkgs.coreutils pkgs.findutils pkgs.util-linux ];
-    text = lib.removePrefix "#!/usr/bin/env bash\n" (builtins.readFile file);
+    text = lib.concatStrings (lib.mapAttrsToList (name: value: "export ${name}=${lib.escapeShellArg value}\n") environment)
+      + lib.removePrefix "#!/usr/bin/env bash\n" (builtins.readFile file);
   };
-  enqueue = script "nix-cache-enqueue" ../scripts/enqueue;
-  drain = script "nix-cache-drain" ../scripts/drain;
-
-  # The daemon runs the hook with its own environment: the queue's location comes from here.
-  postBuildHook = pkgs.writeShellScript "nix-cache-post-build-hook" (
-    lib.concatStrings (lib.mapAttrsToList (name: value: "export ${name}=${lib.escapeShellArg value}\n") settings.enqueueEnvironment)
-    + "exec ${enqueue}/bin/nix-cache-enqueue\n"
-  );
+  # The post-build-hook (the daemon runs it with its own environment), and on PATH the command
+  # that queues paths built before, both with the queue's location built in.
+  enqueue = script "nix-cache-enqueue" ../scripts/enqueue settings.enqueueEnvironment;
+  # systemd gives the drainer its environment (see `systemctl show nix-cache-drain`).
+  drain = script "nix-cache-drain" ../scripts/drain { };
 
   secretPath = types.either types.str types.path;
 in
@@ -77,7 +76,11 @@ in
       attempts = mkOption {
         type = types.ints.positive;
         default = 8;
-        description = "Uploads tried per batch before the drainer gives up until its next start.";
+        description = ''
+          Uploads tried per batch before the drainer tries the batch's paths one by one; also how
+          many paths in a row may fail alone before the destination counts as down and the drainer
+          gives up until its next start.
+        '';
       };
       initialDelay = mkOption {
         type = types.ints.positive;
@@ -104,7 +107,9 @@ in
     assertions = map (message: { assertion = false; inherit message; }) settings.problems;
     inherit (settings) warnings;
 
-    nix.settings = settings.nixSettings "${postBuildHook}";
+    nix.settings = settings.nixSettings "${enqueue}/bin/nix-cache-enqueue";
+
+    environment.systemPackages = [ enqueue ];
 
     systemd.tmpfiles.rules = [ "d ${cfg.queueDir} 0700 root root -" ];
 

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { readdirSync } from "node:fs";
-import { mkdir, readFile, symlink, writeFile } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { NEEDS_NIX, NixWorkspace } from "./nixSupport";
@@ -18,7 +18,7 @@ import {
     DRAIN,
     ENQUEUE,
     makeSigner,
-    names,
+    onlyPending,
     queueState,
     runWith,
 } from "./queueSupport";
@@ -29,23 +29,14 @@ const OPTION = "services.nix-binary-cache.builder";
 /** A Nix string literal (JSON's escapes are Nix's, except that `$` must not start `${`). */
 const nixString = (text: string) => JSON.stringify(text).replace(/\$/g, "\\$");
 
-/** Stand-ins for the two package builders the module calls, as Nix functions. */
-interface Packaging {
-    writeShellApplication: string;
-    writeShellScript: string;
-}
+/** A stand-in for the package builder the module calls (writeShellApplication), as a Nix function. */
+type Packaging = string;
 
 /** Every package is a directory under `root`, named after the package, as a store path would be. */
-const packagesAt = (root: string): Packaging => ({
-    writeShellApplication: `args: "\${${nixString(root)}}/\${args.name}"`,
-    writeShellScript: `name: text: "\${${nixString(root)}}/\${name}"`,
-});
+const packagesAt = (root: string): Packaging => `args: "\${${nixString(root)}}/\${args.name}"`;
 
 /** Every package is its script's text, so that the texts show where the module uses the packages. */
-const packagesAsText: Packaging = {
-    writeShellApplication: "args: args.text",
-    writeShellScript: "name: text: text",
-};
+const packagesAsText: Packaging = "args: args.text";
 
 /**
  * The module evaluated with the option values `given` (a Nix expression; unset options take their
@@ -67,8 +58,7 @@ const moduleExpression = (given: string, packaging: Packaging = packagesAt("/pac
       escapeShellArg = arg: "'" + builtins.replaceStrings [ "'" ] [ "'\\\\''" ] (toString arg) + "'";
     };
     pkgs = {
-      writeShellApplication = ${packaging.writeShellApplication};
-      writeShellScript = ${packaging.writeShellScript};
+      writeShellApplication = ${packaging};
       coreutils = "coreutils"; findutils = "findutils"; util-linux = "util-linux";
     };
     withDefaults = options: values: builtins.mapAttrs
@@ -131,9 +121,11 @@ describe("nixos/builder.nix, evaluated by Nix", NEEDS_NIX, () => {
         assert.deepEqual(config.assertions, []);
         assert.deepEqual(config.warnings, []);
         assert.deepEqual(config.nix.settings, {
-            "post-build-hook": "/packages/nix-cache-post-build-hook",
+            "post-build-hook": "/packages/nix-cache-enqueue/bin/nix-cache-enqueue",
             "narinfo-cache-positive-ttl": 0,
         });
+        // The hook's command on PATH, to queue paths built before the module was enabled.
+        assert.deepEqual(config.environment.systemPackages, ["/packages/nix-cache-enqueue"]);
         assert.deepEqual(config.systemd.tmpfiles.rules, ["d /var/lib/nix-cache-push 0700 root root -"]);
         const service = config.systemd.services["nix-cache-drain"];
         assert.deepEqual(service.environment, {
@@ -162,19 +154,17 @@ describe("nixos/builder.nix, evaluated by Nix", NEEDS_NIX, () => {
         });
     });
 
-    test("the hook only sets the queue and runs enqueue; the scripts are packaged without their own shebang", async () => {
+    test("the hook and the command on PATH are enqueue with the queue set; the scripts are packaged without their own shebang", async () => {
         const withoutShebang = async (script: string) => {
             const source = await readFile(script, "utf8");
             assert.ok(source.startsWith("#!/usr/bin/env bash\n"), `${basename(script)} starts with the shebang the module strips`);
             return source.slice("#!/usr/bin/env bash\n".length);
         };
-        const hookWithPackagePaths = (await evaluate(VALID, { ...packagesAt("/packages"), writeShellScript: "name: text: text" })).config
-            .nix.settings["post-build-hook"];
-        assert.equal(hookWithPackagePaths, "export NIX_CACHE_QUEUE_DIR='/var/lib/nix-cache-push'\nexec /packages/nix-cache-enqueue/bin/nix-cache-enqueue\n");
-        const config = (await evaluate(VALID, packagesAsText)).config;
+        const config = (await evaluate(`${VALID} // { queueDir = "/var/lib/builder's-queue"; }`, packagesAsText)).config;
+        const enqueue = `export NIX_CACHE_QUEUE_DIR='/var/lib/builder'\\''s-queue'\n${await withoutShebang(ENQUEUE)}`;
+        assert.equal(config.nix.settings["post-build-hook"], `${enqueue}/bin/nix-cache-enqueue`);
+        assert.deepEqual(config.environment.systemPackages, [enqueue]);
         assert.equal(config.systemd.services["nix-cache-drain"].serviceConfig.ExecStart, `${await withoutShebang(DRAIN)}/bin/nix-cache-drain`);
-        assert.match(config.nix.settings["post-build-hook"], /exec /);
-        assert.ok(config.nix.settings["post-build-hook"].includes(`exec ${await withoutShebang(ENQUEUE)}/bin/nix-cache-enqueue`));
     });
 
     test("secrets in the store or as Nix path literals, and bad paths, fail assertions naming the option", async () => {
@@ -223,7 +213,7 @@ describe("nixos/builder.nix, evaluated by Nix", NEEDS_NIX, () => {
         }
     });
 
-    test("end to end: Nix with the module's settings queues builds through its hook, and its drainer uploads them signed", { timeout: 120_000 }, async () => {
+    test("end to end: Nix with the module's settings queues builds through its hook, its command on PATH queues older paths, and its drainer uploads them signed", { timeout: 120_000 }, async () => {
         const signer = await makeSigner(workspace, "module-test-1");
         const queueDir = workspace.path("module-queue");
         const cacheDir = workspace.path("module-cache");
@@ -236,16 +226,17 @@ describe("nixos/builder.nix, evaluated by Nix", NEEDS_NIX, () => {
         }`;
         const { config } = await evaluate(given, packagesAt(packageRoot));
         assert.deepEqual(config.assertions, []);
-        // The packages, where the module expects them: the repository's scripts, and the hook's text
-        // behind the shebang that writeShellScript adds.
-        for (const [name, script] of [["nix-cache-enqueue", ENQUEUE], ["nix-cache-drain", DRAIN]] as const) {
+        // The packages, where the module expects them: the texts the module gives writeShellApplication,
+        // behind the lines writeShellApplication puts first (its PATH aside: here the test's PATH has Nix).
+        const asText = (await evaluate(given, packagesAsText)).config;
+        const [enqueueText] = asText.environment.systemPackages;
+        const drainText = asText.systemd.services["nix-cache-drain"].serviceConfig.ExecStart.replace(/\/bin\/nix-cache-drain$/, "");
+        const [enqueuePackage] = config.environment.systemPackages;
+        assert.equal(enqueuePackage, join(packageRoot, "nix-cache-enqueue"));
+        for (const [name, text] of [["nix-cache-enqueue", enqueueText], ["nix-cache-drain", drainText]]) {
             await mkdir(join(packageRoot, name, "bin"), { recursive: true });
-            await symlink(script, join(packageRoot, name, "bin", name));
+            await writeFile(join(packageRoot, name, "bin", name), `#!/usr/bin/env bash\nset -o errexit -o nounset -o pipefail\n${text}`, { mode: 0o755 });
         }
-        const hookText = (await evaluate(given, { ...packagesAt(packageRoot), writeShellScript: "name: text: text" })).config.nix
-            .settings["post-build-hook"];
-        const hook = config.nix.settings["post-build-hook"];
-        await writeFile(hook, `#!/bin/sh\n${hookText}`, { mode: 0o755 });
 
         // A real Nix whose nix.conf holds the module's nix.settings runs the hook after each build.
         const nixConf = Object.entries<string | number>(config.nix.settings)
@@ -253,15 +244,21 @@ describe("nixos/builder.nix, evaluated by Nix", NEEDS_NIX, () => {
             .join("");
         const builder = await NixWorkspace.create(`substituters =\nsandbox = false\n${nixConf}`);
         const built = await buildPaths(builder, 2);
+        // Built before, without the hook, and queued by hand with the command the module puts on PATH.
+        const older = await buildPaths(workspace, 1);
         try {
-            assert.deepEqual(await queueState(queueDir), { pending: names(built.paths), inflight: [], tmp: [] });
+            assert.deepEqual(await queueState(queueDir), onlyPending(built.paths));
+            const byHand = await workspace.run(join(enqueuePackage, "bin", "nix-cache-enqueue"), older.paths);
+            assert.deepEqual([byHand.status, byHand.stderr], [0, ""]);
+            assert.deepEqual(await queueState(queueDir), onlyPending([...built.paths, ...older.paths]));
             // The drainer service as systemd would start it: its command with its environment.
             const service = config.systemd.services["nix-cache-drain"];
             const result = await runWith(workspace, service.environment, service.serviceConfig.ExecStart);
             assert.equal(result.status, 0, result.stderr);
-            assert.deepEqual(await queueState(queueDir), { pending: [], inflight: [], tmp: [] });
-            await assertCacheHoldsExactly(workspace, cacheDir, built.paths, signer);
+            assert.deepEqual(await queueState(queueDir), onlyPending([]));
+            await assertCacheHoldsExactly(workspace, cacheDir, [...built.paths, ...older.paths], signer);
         } finally {
+            await deletePaths(workspace, older);
             await deletePaths(builder, built);
             await builder.remove();
         }

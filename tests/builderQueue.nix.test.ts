@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { existsSync } from "node:fs";
-import { chmod, mkdir, readdir, readFile, writeFile } from "node:fs/promises";
+import { chmod, mkdir, readdir, readFile, symlink, utimes, writeFile } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { builderNixSettings } from "../lib/builderConfig";
@@ -19,16 +19,19 @@ import {
     ENQUEUE,
     makeSigner,
     names,
+    onlyPending,
     queueState,
     runWith,
     type Environment,
     type Signer,
 } from "./queueSupport";
+import { needsTool } from "./requiredTools";
 
 /**
  * A stand-in for `nix` (NIX_CACHE_NIX) that records each call's arguments and runs the real nix. On
  * call number $HOLD_CALL it stops, before or after the real upload ($HOLD_WHEN), and reports the
- * drainer's process group, so that the test can SIGKILL the drainer at exactly that moment.
+ * drainer's process group, so that the test can SIGKILL the drainer at exactly that moment. A call
+ * naming $REJECT_PATH fails, as a destination that refuses that one path would.
  */
 async function writeNixWrapper(workspace: NixWorkspace): Promise<string> {
     const wrapper = workspace.path("nix-wrapper");
@@ -41,6 +44,9 @@ echo "$call" > "$calls"
 echo "$*" > "$WRAPPER_DIR/call-$call"
 hold() { echo "$PPID" > "$WRAPPER_DIR/held.tmp"; mv "$WRAPPER_DIR/held.tmp" "$WRAPPER_DIR/held"; exec sleep 600; }
 if [ "$call" = "\${HOLD_CALL:-}" ] && [ "$HOLD_WHEN" = before ]; then hold; fi
+for arg in "$@"; do
+  if [ -n "\${REJECT_PATH:-}" ] && [ "$arg" = "\${REJECT_PATH}" ]; then echo "nix-wrapper: the destination refuses $arg" >&2; exit 1; fi
+done
 nix "$@" || exit
 if [ "$call" = "\${HOLD_CALL:-}" ]; then hold; fi
 `,
@@ -62,6 +68,8 @@ async function copiedPaths(wrapperDir: string, storeDir: string): Promise<Map<nu
     }
     return calls;
 }
+
+const STRACE_HINT = "strace is not installed: apt-get install -y strace";
 
 async function waitForFile(file: string, timeoutMs = 60_000): Promise<string> {
     const deadline = Date.now() + timeoutMs;
@@ -88,10 +96,44 @@ describe("enqueue (the post-build-hook)", NEEDS_NIX, () => {
             assert.deepEqual([result.status, result.stderr], [0, ""]);
         }
         const queue = await queueState(queueDir);
-        assert.deepEqual(queue, { pending: names(paths), inflight: [], tmp: [] });
+        assert.deepEqual(queue, onlyPending(paths));
         for (const path of paths) {
             assert.equal(await readFile(join(queueDir, "pending", basename(path)), "utf8"), `${path}\n`);
         }
+    });
+
+    test("each entry reaches the disk before it is renamed into pending/, and the renames before the hook exits", needsTool("strace", STRACE_HINT), async () => {
+        const queueDir = workspace.path("durable-queue");
+        await mkdir(join(queueDir, "pending"), { recursive: true });
+        await mkdir(join(queueDir, "tmp"));
+        const paths = [absentStorePath(), absentStorePath()];
+        const traceFile = workspace.path("enqueue.trace");
+        // -y names the file behind each descriptor, so every fsync shows what it flushed.
+        const traced = await runWith(workspace, { NIX_CACHE_QUEUE_DIR: queueDir }, "strace", [
+            "-f", "-qq", "-y", "-e", "trace=fsync,fdatasync,rename,renameat,renameat2", "-e", "signal=none", "-o", traceFile, ENQUEUE, ...paths,
+        ]);
+        assert.deepEqual([traced.status, traced.stderr], [0, ""], traced.status === 127 ? STRACE_HINT : traced.stderr);
+        assert.deepEqual((await queueState(queueDir)).pending, names(paths));
+        type Event = { flushed?: string; from?: string; to?: string };
+        const events = (await readFile(traceFile, "utf8")).split("\n").flatMap((line): Event[] => {
+            const flushed = /\bf(?:data)?sync\(\d+<([^>]+)>\) = 0$/.exec(line);
+            const renamed = /\brename(?:at2?)?\((?:AT_FDCWD(?:<[^>]*>)?, )?"([^"]+)", (?:AT_FDCWD(?:<[^>]*>)?, )?"([^"]+)".*\) = 0$/.exec(line);
+            return flushed ? [{ flushed: flushed[1]! }] : renamed ? [{ from: renamed[1]!, to: renamed[2]! }] : [];
+        });
+        const flushedAt = (file: string) => events.findIndex((event) => event.flushed === file);
+        let lastRename = -1;
+        for (const path of paths) {
+            const at = events.findIndex((event) => event.to === join(queueDir, "pending", basename(path)));
+            assert.notEqual(at, -1, `${path} was renamed into pending/:\n${JSON.stringify(events)}`);
+            const staged = events[at]!.from!;
+            assert.ok(staged.startsWith(join(queueDir, "tmp") + "/"), staged);
+            assert.ok(flushedAt(staged) !== -1 && flushedAt(staged) < at, `${staged} was flushed before its rename:\n${JSON.stringify(events)}`);
+            lastRename = Math.max(lastRename, at);
+        }
+        assert.ok(
+            events.slice(lastRename + 1).some((event) => event.flushed === join(queueDir, "pending")),
+            `pending/ was flushed after the last rename:\n${JSON.stringify(events)}`,
+        );
     });
 
     test("an unwritable queue is reported on stderr and still exits 0", async () => {
@@ -255,7 +297,7 @@ describe("drain: uploads the queue, signed, exactly once, surviving a kill", NEE
                 const restarted = await runWith(workspace, env, DRAIN);
                 assert.equal(restarted.status, 0, restarted.stderr);
                 assert.match(restarted.stderr, /requeueing 3 entries claimed by a drainer that did not finish/);
-                assert.deepEqual(await queueState(queueDir), { pending: [], inflight: [], tmp: [] });
+                assert.deepEqual(await queueState(queueDir), onlyPending([]));
 
                 const calls = await copiedPaths(wrapperDir, dirname(first[0]!));
                 const afterRestart = [...calls].filter(([call]) => call > 2).flatMap(([, paths]) => paths);
@@ -281,7 +323,7 @@ describe("drain: uploads the queue, signed, exactly once, surviving a kill", NEE
             NIX_CACHE_MAX_RETRY_DELAY: "2",
         });
         await mkdir(wrapperDir);
-        const built = await buildPaths(workspace, 3);
+        const built = await buildPaths(workspace, 5);
         try {
             await enqueue(queueDir, built.paths);
             const started = Date.now();
@@ -292,35 +334,128 @@ describe("drain: uploads the queue, signed, exactly once, surviving a kill", NEE
                 [...failed.stderr.matchAll(/failed \(attempt ([0-9]) of 4\); retrying in ([0-9]+)s/g)].map((match) => [match[1], match[2]]),
                 [["1", "1"], ["2", "2"], ["3", "2"]],
             );
-            assert.match(failed.stderr, /failed 4 times; they stay queued for the next run/);
+            assert.match(failed.stderr, /uploading 5 path\(s\) to \S+ failed 4 time\(s\)/);
             assert.ok(waited >= 5_000, `waited ${waited} ms between attempts, expected at least 1 + 2 + 2 s`);
-            assert.equal((await copiedPaths(wrapperDir, dirname(built.paths[0]!))).size, 4);
-            assert.deepEqual(await queueState(queueDir), { pending: names(built.paths), inflight: [], tmp: [] });
+            // Then each path alone, once, until 4 paths in a row have failed: the destination is down.
+            const calls = await copiedPaths(wrapperDir, dirname(built.paths[0]!));
+            assert.deepEqual([...calls.keys()].sort(), [1, 2, 3, 4, 5, 6, 7, 8]);
+            assert.deepEqual([1, 2, 3, 4, 5, 6, 7, 8].map((call) => calls.get(call)!.length), [5, 5, 5, 5, 1, 1, 1, 1]);
+            assert.match(failed.stderr, /4 paths in a row failed to upload alone: the destination is unreachable or refuses every upload/);
+            assert.match(failed.stderr, /5 entries stay queued for the next run/);
+            assert.deepEqual(await queueState(queueDir), onlyPending(built.paths));
 
             // Once the destination works, the same queue drains.
             const recovered = await runWith(workspace, { ...env, NIX_CACHE_UPLOAD_URL: `file://${cacheDir}` }, DRAIN);
             assert.equal(recovered.status, 0, recovered.stderr);
-            assert.deepEqual(await queueState(queueDir), { pending: [], inflight: [], tmp: [] });
+            assert.deepEqual(await queueState(queueDir), onlyPending([]));
             await assertCacheHoldsExactly(workspace, cacheDir, built.paths, signer);
         } finally {
             await deletePaths(workspace, built);
         }
     });
 
-    test("entries whose path left the store are dropped instead of blocking the queue", { timeout: 60_000 }, async () => {
+    test("entries whose path left the store are dropped; entries the store refuses are set aside in failed/", { timeout: 60_000 }, async () => {
         const { queueDir, cacheDir, env } = setup("collected");
         const built = await buildPaths(workspace, 1);
         try {
             const collected = absentStorePath(dirname(built.paths[0]!));
             await enqueue(queueDir, [...built.paths, collected]);
-            // An entry that names no store path at all (written by hand, say).
+            // Entries written by hand: one names no store path, one is not even a path, one is empty.
             await writeFile(join(queueDir, "pending", "by-hand"), "/nonexistent/path\n");
+            await writeFile(join(queueDir, "pending", "relative"), "result\n");
+            await writeFile(join(queueDir, "pending", "empty"), "");
             const result = await runWith(workspace, env, DRAIN);
-            assert.equal(result.status, 0, result.stderr);
+            assert.equal(result.status, 3, result.stderr);
             assert.match(result.stderr, new RegExp(`${collected} is not a valid path in the local store`));
-            assert.match(result.stderr, /\/nonexistent\/path is not a valid path in the local store/);
-            assert.deepEqual(await queueState(queueDir), { pending: [], inflight: [], tmp: [] });
+            assert.match(result.stderr, /\/nonexistent\/path: the local store refuses it .*; moved to \S+\/failed\/by-hand \(queue it again with: mv /);
+            assert.match(result.stderr, /result: it is not an absolute path; moved to \S+\/failed\/relative/);
+            assert.match(result.stderr, /queue entry empty is empty; dropping it/);
+            assert.match(result.stderr, /2 path\(s\) moved to \S+\/failed; once the cause is fixed, queue them again with: mv /);
+            assert.deepEqual(await queueState(queueDir), { pending: [], inflight: [], failed: ["by-hand", "relative"], tmp: [] });
+            assert.equal(await readFile(join(queueDir, "failed", "by-hand"), "utf8"), "/nonexistent/path\n");
             await assertCacheHoldsExactly(workspace, cacheDir, built.paths, signer);
+        } finally {
+            await deletePaths(workspace, built);
+        }
+    });
+
+    test("a local store that cannot be asked keeps every entry queued and exits 1, uploading nothing", { timeout: 60_000 }, async () => {
+        const built = await buildPaths(workspace, 2);
+        try {
+            // No daemon listens on that socket; Nix cannot open a store of that scheme at all.
+            for (const [what, store] of [["daemon", `unix://${workspace.path("no-daemon.socket")}`], ["unknown", "bogus://store"]]) {
+                const { queueDir, cacheDir, wrapperDir, env } = setup(`unaskable-${what}`);
+                await enqueue(queueDir, built.paths);
+                const result = await runWith(workspace, { ...env, NIX_REMOTE: store }, DRAIN);
+                assert.equal(result.status, 1, result.stderr);
+                assert.match(result.stderr, /cannot ask the local store which queued paths still exist/, what);
+                assert.doesNotMatch(result.stderr, /dropping it/, what);
+                assert.match(result.stderr, /2 entries stay queued for the next run/, what);
+                assert.deepEqual(await queueState(queueDir), onlyPending(built.paths), what);
+                assert.equal(existsSync(wrapperDir), false, `${what}: nix copy never ran`);
+                assert.equal(existsSync(cacheDir), false, what);
+            }
+        } finally {
+            await deletePaths(workspace, built);
+        }
+    });
+
+    test("a path the destination refuses goes to failed/ after it fails alone; the rest of its batch uploads", { timeout: 120_000 }, async () => {
+        const { queueDir, cacheDir, wrapperDir, env } = setup("refused", { NIX_CACHE_ATTEMPTS: "2", NIX_CACHE_RETRY_DELAY: "1" });
+        await mkdir(wrapperDir);
+        const built = await buildPaths(workspace, 4);
+        const [refused, ...others] = built.paths as [string, ...string[]];
+        try {
+            await enqueue(queueDir, built.paths);
+            // The newest entry (the drainer takes the oldest first), so that it fails alone after the others uploaded.
+            const later = new Date(Date.now() + 60_000);
+            await utimes(join(queueDir, "pending", basename(refused)), later, later);
+            const result = await runWith(workspace, { ...env, REJECT_PATH: refused }, DRAIN);
+            assert.equal(result.status, 3, result.stderr);
+            const calls = await copiedPaths(wrapperDir, dirname(refused));
+            assert.deepEqual(calls.get(6), [refused]);
+            // The batch twice, then each path alone, once.
+            assert.deepEqual([calls.get(1), calls.get(2)].map((paths) => [...paths!].sort()), [[...built.paths].sort(), [...built.paths].sort()]);
+            assert.deepEqual([...calls].filter(([call]) => call > 2).map(([, paths]) => paths).sort(), built.paths.map((path) => [path]).sort());
+            assert.match(result.stderr, new RegExp(`${refused}: it failed to upload alone, while other paths uploaded; moved to ${queueDir}/failed/${basename(refused)} \\(queue it again with: mv ${queueDir}/failed/${basename(refused)} ${queueDir}/pending/\\)`));
+            assert.deepEqual(await queueState(queueDir), { pending: [], inflight: [], failed: [basename(refused)], tmp: [] });
+            await assertCacheHoldsExactly(workspace, cacheDir, others, signer);
+
+            // Queued again as the log says, to a destination that takes it.
+            const requeue = await runWith(workspace, {}, "sh", ["-c", `mv ${queueDir}/failed/* ${queueDir}/pending/`]);
+            assert.equal(requeue.status, 0, requeue.stderr);
+            const again = await runWith(workspace, env, DRAIN);
+            assert.equal(again.status, 0, again.stderr);
+            assert.deepEqual(await queueState(queueDir), onlyPending([]));
+            await assertCacheHoldsExactly(workspace, cacheDir, built.paths, signer);
+        } finally {
+            await deletePaths(workspace, built);
+        }
+    });
+
+    test("a refused path first in the queue holds up nothing, even alone in its batch", { timeout: 120_000 }, async () => {
+        const { queueDir, cacheDir, wrapperDir, env } = setup("refused-first", {
+            NIX_CACHE_ATTEMPTS: "2",
+            NIX_CACHE_RETRY_DELAY: "1",
+            NIX_CACHE_BATCH_SIZE: "1",
+        });
+        await mkdir(wrapperDir);
+        const built = await buildPaths(workspace, 3);
+        const [refused, ...others] = built.paths as [string, ...string[]];
+        try {
+            // Alone in the queue, a refused path cannot be told from a destination that is down.
+            await enqueue(queueDir, [refused]);
+            const alone = await runWith(workspace, { ...env, REJECT_PATH: refused }, DRAIN);
+            assert.equal(alone.status, 1, alone.stderr);
+            assert.match(alone.stderr, /no other queued path shows whether the destination works/);
+            assert.deepEqual(await queueState(queueDir), onlyPending([refused]));
+
+            // Builds queue more paths after it, so it is the oldest entry and its batch comes first.
+            await enqueue(queueDir, others);
+            const result = await runWith(workspace, { ...env, REJECT_PATH: refused }, DRAIN);
+            assert.equal(result.status, 3, result.stderr);
+            assert.deepEqual(await queueState(queueDir), { pending: [], inflight: [], failed: [basename(refused)], tmp: [] });
+            await assertCacheHoldsExactly(workspace, cacheDir, others, signer);
         } finally {
             await deletePaths(workspace, built);
         }
@@ -337,6 +472,17 @@ describe("drain: uploads the queue, signed, exactly once, surviving a kill", NEE
         const badAttempts = await runWith(workspace, { ...env, NIX_CACHE_ATTEMPTS: "0" }, DRAIN);
         assert.equal(badAttempts.status, 2);
         assert.match(badAttempts.stderr, /NIX_CACHE_ATTEMPTS must be a positive whole number/);
+        // Without Nix's commands the drainer could not tell a collected path from an unreachable store.
+        const bin = workspace.path("bin-without-nix");
+        await mkdir(bin);
+        await symlink("/bin/bash", join(bin, "bash"));
+        const noNix = await runWith(workspace, { ...env, PATH: bin }, DRAIN);
+        assert.equal(noNix.status, 2);
+        assert.match(noNix.stderr, /drain: nix: command not found; put Nix's bin directory on PATH/);
+        await symlink((await workspace.ok("sh", ["-c", "command -v nix"])).trim(), join(bin, "nix"));
+        const noNixStore = await runWith(workspace, { ...env, PATH: bin }, DRAIN);
+        assert.equal(noNixStore.status, 2);
+        assert.match(noNixStore.stderr, /drain: nix-store: command not found; put Nix's bin directory on PATH/);
         assert.deepEqual((await queueState(queueDir)).pending, [basename(path)]);
     });
 });

@@ -22,6 +22,7 @@ export function runWith(workspace: NixWorkspace, env: Environment, command: stri
 export interface Queue {
     pending: string[];
     inflight: string[];
+    failed: string[];
     tmp: string[];
 }
 
@@ -33,12 +34,16 @@ export async function queueState(queueDir: string): Promise<Queue> {
     return {
         pending: await entries(join(queueDir, "pending")),
         inflight: await entries(join(queueDir, "inflight")),
+        failed: await entries(join(queueDir, "failed")),
         tmp: await entries(join(queueDir, "tmp")),
     };
 }
 
 /** Base names of store paths, sorted: how the queue names its entries. */
 export const names = (paths: string[]) => paths.map((path) => basename(path)).sort();
+
+/** A queue holding `pending` and nothing else. */
+export const onlyPending = (paths: string[]): Queue => ({ pending: names(paths), inflight: [], failed: [], tmp: [] });
 
 /**
  * Builds `count` input-addressed paths (Nix accepts content-addressed ones without a signature, so
