@@ -83,57 +83,6 @@ export function liveRules(parsed: unknown): unknown[] {
     return Array.isArray(rule) ? rule : [rule];
 }
 
-const isRecord = (value: unknown): value is Record<string, unknown> =>
-    typeof value === "object" && value !== null && !Array.isArray(value);
-
-/** A whole number as the SDK's XML parser yields it (a number) or as XML text; undefined otherwise. */
-function wholeNumber(value: unknown): number | undefined {
-    if (typeof value === "number") {
-        return Number.isSafeInteger(value) ? value : undefined;
-    }
-    return typeof value === "string" && /^[0-9]+$/.test(value) ? Number(value) : undefined;
-}
-
-/**
- * N when a lifecycle filter selects exactly "objects larger than N bytes", else undefined. An empty
- * Prefix (it matches every key) and an And around the size do not change that; a prefix, a tag, an
- * upper bound or an element this code does not know might, so they count as a different filter.
- */
-function sizeThreshold(filter: unknown): number | undefined {
-    if (!isRecord(filter)) {
-        return undefined;
-    }
-    const thresholds: (number | undefined)[] = [];
-    for (const [element, value] of Object.entries(filter)) {
-        if (element === "ObjectSizeGreaterThan") {
-            thresholds.push(wholeNumber(value));
-        } else if (element === "And") {
-            thresholds.push(sizeThreshold(value));
-        } else if (element !== "Prefix" || value !== "") {
-            return undefined;
-        }
-    }
-    return thresholds.length === 1 ? thresholds[0] : undefined;
-}
-
-/**
- * What expiry depends on in a rule: its id and status, that it selects exactly the objects larger
- * than the threshold, and its days. Undefined when the rule does anything else to the objects it
- * selects (no size filter, a narrowed filter, no days). Other elements (empty or default actions,
- * element order) are left out: servers answer with them for rules that expire the same objects.
- */
-function ruleEssentials(rule: unknown): { id: unknown; status: unknown; threshold: number; days: number } | undefined {
-    if (!isRecord(rule) || (rule.Prefix !== undefined && rule.Prefix !== "")) {
-        return undefined; // a Rule-level Prefix is the older place for a prefix filter
-    }
-    const threshold = sizeThreshold(rule.Filter);
-    const days = isRecord(rule.Expiration) ? wholeNumber(rule.Expiration.Days) : undefined;
-    if (threshold === undefined || days === undefined) {
-        return undefined;
-    }
-    return { id: rule.ID, status: rule.Status, threshold, days };
-}
-
 /**
  * Whether the bucket's configuration (as the SDK parses it, or as recorded in state) expires exactly
  * what the wanted one does: as many rules, each wanted rule stored with the same id, status, size
@@ -141,6 +90,59 @@ function ruleEssentials(rule: unknown): { id: unknown; status: unknown; threshol
  * filter stores a rule without a threshold, which is never the same.
  */
 export function sameConfiguration(live: unknown, wanted: LifecycleConfiguration): boolean {
+    // The helpers live inside: the expiry provider captures this function, and Pulumi's closure
+    // serializer inspects every captured function on its own (see providers/bucketLifecycle.ts).
+    const isRecord = (value: unknown): value is Record<string, unknown> =>
+        typeof value === "object" && value !== null && !Array.isArray(value);
+
+    /** A whole number as the SDK's XML parser yields it (a number) or as XML text; undefined otherwise. */
+    function wholeNumber(value: unknown): number | undefined {
+        if (typeof value === "number") {
+            return Number.isSafeInteger(value) ? value : undefined;
+        }
+        return typeof value === "string" && /^[0-9]+$/.test(value) ? Number(value) : undefined;
+    }
+
+    /**
+     * N when a lifecycle filter selects exactly "objects larger than N bytes", else undefined. An empty
+     * Prefix (it matches every key) and an And around the size do not change that; a prefix, a tag, an
+     * upper bound or an element this code does not know might, so they count as a different filter.
+     */
+    function sizeThreshold(filter: unknown): number | undefined {
+        if (!isRecord(filter)) {
+            return undefined;
+        }
+        const thresholds: (number | undefined)[] = [];
+        for (const [element, value] of Object.entries(filter)) {
+            if (element === "ObjectSizeGreaterThan") {
+                thresholds.push(wholeNumber(value));
+            } else if (element === "And") {
+                thresholds.push(sizeThreshold(value));
+            } else if (element !== "Prefix" || value !== "") {
+                return undefined;
+            }
+        }
+        return thresholds.length === 1 ? thresholds[0] : undefined;
+    }
+
+    /**
+     * What expiry depends on in a rule: its id and status, that it selects exactly the objects larger
+     * than the threshold, and its days. Undefined when the rule does anything else to the objects it
+     * selects (no size filter, a narrowed filter, no days). Other elements (empty or default actions,
+     * element order) are left out: servers answer with them for rules that expire the same objects.
+     */
+    function ruleEssentials(rule: unknown): { id: unknown; status: unknown; threshold: number; days: number } | undefined {
+        if (!isRecord(rule) || (rule.Prefix !== undefined && rule.Prefix !== "")) {
+            return undefined; // a Rule-level Prefix is the older place for a prefix filter
+        }
+        const threshold = sizeThreshold(rule.Filter);
+        const days = isRecord(rule.Expiration) ? wholeNumber(rule.Expiration.Days) : undefined;
+        if (threshold === undefined || days === undefined) {
+            return undefined;
+        }
+        return { id: rule.ID, status: rule.Status, threshold, days };
+    }
+
     const stored = liveRules(live).map(ruleEssentials);
     return (
         stored.length === wanted.Rule.length &&

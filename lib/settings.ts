@@ -3,7 +3,7 @@
 // once, by setting name, before any resource is registered.
 import { X509Certificate } from "node:crypto";
 import { isIP } from "node:net";
-import { z } from "zod";
+import * as v from "valibot";
 import { builderPathProblem, secretInStoreProblem } from "./builderConfig";
 import { renderCacheInfo } from "./cacheInfo";
 import type { Compression } from "./clientConfig";
@@ -147,7 +147,7 @@ function parsePemCertificates(pem: string): string[] {
 // Pulumi hands a list-valued setting to the program as JSON text.
 const SET_LIST_HINT = "set items with: pulumi config set --path 'nix-cache:previousPublicKeys[0]' NAME:BASE64";
 
-function parsePublicKeyList(text: string, ctx: z.RefinementCtx): string[] {
+function parsePublicKeyList({ dataset: { value: text }, addIssue, NEVER }: v.RawTransformContext<string>): string[] {
     let items: unknown;
     try {
         items = JSON.parse(text);
@@ -155,8 +155,8 @@ function parsePublicKeyList(text: string, ctx: z.RefinementCtx): string[] {
         items = undefined;
     }
     if (!Array.isArray(items) || !items.every((item) => typeof item === "string")) {
-        ctx.addIssue({ code: "custom", message: `must be a list of Nix public keys; ${SET_LIST_HINT}` });
-        return z.NEVER;
+        addIssue({ message: `must be a list of Nix public keys; ${SET_LIST_HINT}` });
+        return NEVER;
     }
     const names = new Map<string, number>();
     items.forEach((item, index) => {
@@ -164,85 +164,97 @@ function parsePublicKeyList(text: string, ctx: z.RefinementCtx): string[] {
             const { name } = parseNixPublicKey(item);
             const earlier = names.get(name);
             if (earlier !== undefined) {
-                ctx.addIssue({
-                    code: "custom",
+                addIssue({
                     message: `[${index}] has the same key name '${name}' as [${earlier}]; Nix keeps only one key per name`,
                 });
             }
             names.set(name, index);
         } catch (error) {
-            ctx.addIssue({ code: "custom", message: `[${index}] is not a Nix public key: ${(error as Error).message}` });
+            addIssue({ message: `[${index}] is not a Nix public key: ${(error as Error).message}` });
         }
     });
     return items.map((item) => item.trim());
 }
 
+/** A string setting; `problem` says what is wrong with a value, or undefined when it is fine. */
 const checked = (problem: (value: string) => string | undefined) =>
-    z.string().superRefine((value, ctx) => {
-        const message = problem(value);
-        if (message !== undefined) {
-            ctx.addIssue({ code: "custom", message });
-        }
-    });
+    v.pipe(
+        v.string(),
+        v.rawCheck(({ dataset, addIssue }) => {
+            // Always typed here: the pipe stops at v.string() for anything but a string.
+            const message = dataset.typed ? problem(dataset.value) : undefined;
+            if (message !== undefined) {
+                addIssue({ message });
+            }
+        }),
+    );
 
 const booleanSetting = (fallback: boolean) =>
-    z
-        .enum(["true", "false"], { error: "must be true or false" })
-        .default(fallback ? "true" : "false")
-        .transform((value) => value === "true");
+    v.optional(
+        v.pipe(
+            v.picklist(["true", "false"], "must be true or false"),
+            v.transform((value) => value === "true"),
+        ),
+        fallback ? "true" : "false",
+    );
 
 const COMPRESSIONS = ["zstd", "xz", "none"] as const satisfies readonly Compression[];
 
-const schema = z.strictObject(
+const schema = v.objectWithRest(
     {
-        bucket: checked(bucketNameProblem).default("nix-cache"),
-        publicUrl: checked(publicUrlProblem).optional(),
-        keyName: checked((name) => keyNameProblem(name)).optional(),
-        writerName: checked(writerNameProblem).default("nixbuilder"),
-        writerSecret: checked(writerSecretProblem).optional(),
-        priority: z
-            .string()
-            .default("40")
-            .refine((value) => /^[1-9][0-9]{0,5}$/.test(value), "must be a positive whole number such as 40")
-            .transform(Number),
+        bucket: v.optional(checked(bucketNameProblem), "nix-cache"),
+        publicUrl: v.optional(checked(publicUrlProblem)),
+        keyName: v.optional(checked((name) => keyNameProblem(name))),
+        writerName: v.optional(checked(writerNameProblem), "nixbuilder"),
+        writerSecret: v.optional(checked(writerSecretProblem)),
+        priority: v.optional(
+            v.pipe(v.string(), v.regex(/^[1-9][0-9]{0,5}$/, "must be a positive whole number such as 40"), v.transform(Number)),
+            "40",
+        ),
         wantMassQuery: booleanSetting(true),
-        storeDir: checked(storeDirProblem).default("/nix/store"),
+        storeDir: v.optional(checked(storeDirProblem), "/nix/store"),
         allowAnonymousList: booleanSetting(false),
-        region: z
-            .string()
-            .default("us-east-1")
-            .refine((value) => /^[a-z0-9][a-z0-9-]*$/.test(value), "must be a region name such as us-east-1"),
-        compression: z.enum(COMPRESSIONS, { error: `must be one of ${COMPRESSIONS.join(", ")}` }).default("zstd"),
+        region: v.optional(
+            v.pipe(v.string(), v.regex(/^[a-z0-9][a-z0-9-]*$/, "must be a region name such as us-east-1")),
+            "us-east-1",
+        ),
+        compression: v.optional(v.picklist(COMPRESSIONS, `must be one of ${COMPRESSIONS.join(", ")}`), "zstd"),
         protect: booleanSetting(true),
-        expireDays: z
-            .string()
-            .default("30")
-            .refine(
-                (value) => /^(0|[1-9][0-9]{0,4})$/.test(value) && Number(value) <= MAX_EXPIRE_DAYS,
-                `must be a whole number of days from 0 (no expiry) to ${MAX_EXPIRE_DAYS}, such as 30`,
-            )
-            .transform(Number),
-        previousPublicKeys: z.string().default("[]").transform(parsePublicKeyList),
-        caCertificate: z
-            .string()
-            .transform((pem, ctx) => {
-                try {
-                    return `${parsePemCertificates(pem).join("\n")}\n`;
-                } catch (error) {
-                    ctx.addIssue({ code: "custom", message: (error as Error).message });
-                    return z.NEVER;
-                }
-            })
-            .optional(),
+        expireDays: v.optional(
+            v.pipe(
+                v.string(),
+                v.check(
+                    (value) => /^(0|[1-9][0-9]{0,4})$/.test(value) && Number(value) <= MAX_EXPIRE_DAYS,
+                    `must be a whole number of days from 0 (no expiry) to ${MAX_EXPIRE_DAYS}, such as 30`,
+                ),
+                v.transform(Number),
+            ),
+            "30",
+        ),
+        previousPublicKeys: v.optional(v.pipe(v.string(), v.rawTransform(parsePublicKeyList)), "[]"),
+        caCertificate: v.optional(
+            v.pipe(
+                v.string(),
+                v.rawTransform(({ dataset, addIssue, NEVER }) => {
+                    try {
+                        return `${parsePemCertificates(dataset.value).join("\n")}\n`;
+                    } catch (error) {
+                        addIssue({ message: (error as Error).message });
+                        return NEVER;
+                    }
+                }),
+            ),
+        ),
         verifyDeployment: booleanSetting(true),
-        builderHook: checked(builderPathProblem).default("/usr/local/bin/nix-cache-enqueue"),
-        builderSecretKeyFile: checked(builderPathProblem).default("/etc/nix/nix-cache-secret-key"),
-        builderCredentialsFile: checked(builderPathProblem).default("/etc/nix/nix-cache-credentials"),
+        builderHook: v.optional(checked(builderPathProblem), "/usr/local/bin/nix-cache-enqueue"),
+        builderSecretKeyFile: v.optional(checked(builderPathProblem), "/etc/nix/nix-cache-secret-key"),
+        builderCredentialsFile: v.optional(checked(builderPathProblem), "/etc/nix/nix-cache-credentials"),
     },
-    { error: (issue) => (issue.code === "unrecognized_keys" ? "unknown setting" : undefined) },
+    // Every other key is a problem of its own (a misspelt setting is otherwise silently ignored).
+    v.never("unknown setting"),
 );
 
-export const SETTING_NAMES = Object.keys(schema.shape);
+export const SETTING_NAMES = Object.keys(schema.entries);
 
 /**
  * Validates the full Pulumi config map (`pulumi.runtime.allConfig()`: keys like `nix-cache:bucket`
@@ -256,17 +268,11 @@ export function parseSettings(config: Record<string, string>, env: Environment =
             .filter(([key]) => key.startsWith(prefix))
             .map(([key, value]) => [key.slice(prefix.length), value]),
     );
-    const result = schema.safeParse(own);
+    const result = v.safeParse(schema, own);
     const problems: string[] = [];
-    if (!result.success) {
-        for (const issue of result.error.issues) {
-            const names = issue.code === "unrecognized_keys" ? issue.keys : [String(issue.path[0])];
-            for (const name of names) {
-                const hint =
-                    issue.code === "unrecognized_keys" ? `; known settings: ${SETTING_NAMES.join(", ")}` : "";
-                problems.push(`${prefix}${name}: ${issue.message}${hint}`);
-            }
-        }
+    for (const issue of result.issues ?? []) {
+        const hint = issue.type === "never" ? `; known settings: ${SETTING_NAMES.join(", ")}` : "";
+        problems.push(`${prefix}${v.getDotPath(issue)}: ${issue.message}${hint}`);
     }
 
     // The default public URL is the endpoint the `minio` provider connects to (config, then environment).
@@ -283,20 +289,20 @@ export function parseSettings(config: Record<string, string>, env: Environment =
                 `${publicUrlProblem(publicUrl)}; set nix-cache:publicUrl explicitly`,
         );
     }
-    const expiryOn = result.success && result.data.expireDays > 0;
+    const expiryOn = result.success && result.output.expireDays > 0;
     // The connection matters when the public URL derives from it, and for expiry, which writes the
     // bucket's lifecycle rule itself through the provider's connection.
     if (own.publicUrl === undefined || expiryOn) {
         problems.push(...connectionProblems);
     }
     if (expiryOn) {
-        const threshold = thresholdProblem(renderCacheInfo(result.data));
+        const threshold = thresholdProblem(renderCacheInfo(result.output));
         if (threshold !== undefined) {
             problems.push(`${prefix}expireDays: ${threshold}; shorten nix-cache:storeDir or set nix-cache:expireDays to 0`);
         }
     }
     for (const name of ["builderSecretKeyFile", "builderCredentialsFile"] as const) {
-        const inStore = result.success ? secretInStoreProblem(result.data[name], result.data.storeDir) : undefined;
+        const inStore = result.success ? secretInStoreProblem(result.output[name], result.output.storeDir) : undefined;
         if (inStore !== undefined) {
             problems.push(`${prefix}${name}: ${inStore}`);
         }
@@ -305,7 +311,7 @@ export function parseSettings(config: Record<string, string>, env: Environment =
         throw new SettingsError(problems);
     }
 
-    const { keyName, writerSecret, caCertificate, ...rest } = result.data;
+    const { keyName, writerSecret, caCertificate, ...rest } = result.output;
     // Nix's convention: the cache's host name and a generation, bumped to rotate the key.
     const derivedKeyName = `${new URL(publicUrl).hostname}-1`;
     if (keyName === undefined && keyNameProblem(derivedKeyName) !== undefined) {
