@@ -125,6 +125,3 @@ export async function settle(outputs: Record<string, pulumi.Output<unknown>>): P
 export function registeredSnapshot(): Registered[] {
     return [...registrations];
 }
-
-export const urnOf = (parentChain: string[], type: string, name: string): string =>
-    `urn:pulumi:${STACK}::${PROJECT}::${[...parentChain, type].join("$")}::${name}`;
