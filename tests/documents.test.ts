@@ -3,27 +3,20 @@ import { describe, test } from "node:test";
 import { renderCacheInfo } from "../lib/cacheInfo";
 import { nixSettings, renderNixConf, substituterUrl, uploadUrl } from "../lib/clientConfig";
 import { anonymousReadPolicy, renderPolicy, writerPolicy } from "../lib/policies";
+import { ANONYMOUS_DOWNLOAD_POLICY_FOR_NIX_CACHE, WRITER_POLICY_FOR_NIX_CACHE } from "./expectedPolicies";
 
 describe("policy documents", () => {
     test("the writer policy splits bucket-level and object-level actions, with no Principal or Id", () => {
         assert.equal(
             renderPolicy(writerPolicy("nix-cache")),
-            '{"Version":"2012-10-17","Statement":[' +
-                '{"Sid":"WriterBucket","Effect":"Allow",' +
-                '"Action":["s3:GetBucketLocation","s3:ListBucket","s3:ListBucketMultipartUploads"],' +
-                '"Resource":["arn:aws:s3:::nix-cache"]},' +
-                '{"Sid":"WriterObjects","Effect":"Allow",' +
-                '"Action":["s3:GetObject","s3:PutObject","s3:AbortMultipartUpload","s3:ListMultipartUploadParts"],' +
-                '"Resource":["arn:aws:s3:::nix-cache/*"]}]}',
+            WRITER_POLICY_FOR_NIX_CACHE,
         );
     });
 
     test("anonymous access is object download only by default", () => {
         assert.equal(
             renderPolicy(anonymousReadPolicy("nix-cache", false)),
-            '{"Version":"2012-10-17","Statement":[' +
-                '{"Sid":"AnonymousDownload","Effect":"Allow","Principal":{"AWS":["*"]},' +
-                '"Action":["s3:GetObject"],"Resource":["arn:aws:s3:::nix-cache/*"]}]}',
+            ANONYMOUS_DOWNLOAD_POLICY_FOR_NIX_CACHE,
         );
     });
 
