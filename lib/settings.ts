@@ -198,6 +198,9 @@ const booleanSetting = (fallback: boolean) =>
         fallback ? "true" : "false",
     );
 
+const REGION_NAME = /^[a-z0-9][a-z0-9-]*$/;
+const REGION_PROBLEM = "must be a region name such as us-east-1";
+
 const COMPRESSIONS = ["zstd", "xz", "none"] as const satisfies readonly Compression[];
 
 const schema = v.objectWithRest(
@@ -214,10 +217,7 @@ const schema = v.objectWithRest(
         wantMassQuery: booleanSetting(true),
         storeDir: v.optional(checked(storeDirProblem), "/nix/store"),
         allowAnonymousList: booleanSetting(false),
-        region: v.optional(
-            v.pipe(v.string(), v.regex(/^[a-z0-9][a-z0-9-]*$/, "must be a region name such as us-east-1")),
-            "us-east-1",
-        ),
+        region: v.optional(v.pipe(v.string(), v.regex(REGION_NAME, REGION_PROBLEM))),
         compression: v.optional(v.picklist(COMPRESSIONS, `must be one of ${COMPRESSIONS.join(", ")}`), "zstd"),
         protect: booleanSetting(true),
         expireDays: v.optional(
@@ -257,6 +257,15 @@ const schema = v.objectWithRest(
 export const SETTING_NAMES = Object.keys(schema.entries);
 
 /**
+ * Settings without a fixed default: unset means "derive it" (publicUrl, keyName, region) or "none"
+ * (caCertificate), or "generate it" (writerSecret). Pulumi.yaml must not declare them, since the
+ * Pulumi CLI makes every declared project key without a default required for every stack.
+ */
+export const SETTINGS_WITHOUT_DEFAULT = Object.entries(schema.entries)
+    .filter(([, entry]) => entry.default === undefined)
+    .map(([name]) => name);
+
+/**
  * Validates the full Pulumi config map (`pulumi.runtime.allConfig()`: keys like `nix-cache:bucket`
  * and `minio:minioServer`, values as strings) into settings. Throws SettingsError listing every
  * problem. `env` supplies the `minio` provider's environment fallbacks (MINIO_ENDPOINT, ...).
@@ -289,6 +298,12 @@ export function parseSettings(config: Record<string, string>, env: Environment =
                 `${publicUrlProblem(publicUrl)}; set nix-cache:publicUrl explicitly`,
         );
     }
+    if (own.region === undefined && !REGION_NAME.test(connection.region)) {
+        problems.push(
+            `${prefix}region: the default taken from minio:minioRegion ('${connection.region}') ${REGION_PROBLEM}; ` +
+                "fix minio:minioRegion or set nix-cache:region",
+        );
+    }
     const expiryOn = result.success && result.output.expireDays > 0;
     // The connection matters when the public URL derives from it, and for expiry, which writes the
     // bucket's lifecycle rule itself through the provider's connection.
@@ -311,7 +326,7 @@ export function parseSettings(config: Record<string, string>, env: Environment =
         throw new SettingsError(problems);
     }
 
-    const { keyName, writerSecret, caCertificate, ...rest } = result.output;
+    const { keyName, writerSecret, caCertificate, region, ...rest } = result.output;
     // Nix's convention: the cache's host name and a generation, bumped to rotate the key.
     const derivedKeyName = `${new URL(publicUrl).hostname}-1`;
     if (keyName === undefined && keyNameProblem(derivedKeyName) !== undefined) {
@@ -332,6 +347,8 @@ export function parseSettings(config: Record<string, string>, env: Environment =
     return {
         ...rest,
         publicUrl,
+        // Uploads are signed for the region the provider talks to MinIO in, unless told otherwise.
+        region: region ?? connection.region,
         minio: connection,
         keyName: currentKeyName,
         ...(writerSecret === undefined ? {} : { writerSecret }),
