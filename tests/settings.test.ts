@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { describe, test } from "node:test";
 import { parse } from "yaml";
 import { problemsFor } from "./settingsSupport";
-import { parseSettings, SETTING_NAMES, SettingsError } from "../lib/settings";
+import { parseSettings, SettingsError } from "../lib/settings";
 
 const SERVER = { "minio:minioServer": "s3.example.org:9000" };
 const OLD_PUBLIC_KEY = `cache.example.org-6:${Buffer.alloc(32, 6).toString("base64")}`;
