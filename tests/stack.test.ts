@@ -170,9 +170,21 @@ describe("settings shape the stack", () => {
         assert.equal(await pulumi.isSecret(outputs.writerSecretKey), true);
     });
 
-    test("protect=false leaves the bucket and key unprotected", async () => {
+    test("protect=false leaves the bucket and key unprotected, and still never force-destroys a full bucket", async () => {
         const registered = await settle(buildStack({ ...CONFIG, "nix-cache:protect": "false" }));
         assert.deepEqual(registered.filter((resource) => resource.protect), []);
+        assert.deepEqual(byName(registered, "nix-cache-storage-bucket").inputs, { bucket: "nix-cache", forceDestroy: false });
+    });
+
+    test("uploads are signed for the minio provider's region unless nix-cache:region says otherwise", async () => {
+        const regional = buildStack({ ...CONFIG, "minio:minioRegion": "eu-central-1" });
+        await settle(regional);
+        assert.match(await valueOf<string>(regional.uploadUrl), /&region=eu-central-1&/);
+        assert.match(await valueOf<string>(regional.builderDrainEnv), /&region=eu-central-1&/);
+        resetRegistrations();
+        const explicit = buildStack({ ...CONFIG, "minio:minioRegion": "eu-central-1", "nix-cache:region": "homelab" });
+        await settle(explicit);
+        assert.match(await valueOf<string>(explicit.uploadUrl), /&region=homelab&/);
     });
 
     test("allowAnonymousList adds the listing statement to the registered bucket policy", async () => {
