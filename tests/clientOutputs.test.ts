@@ -41,7 +41,10 @@ describe("settings: previousPublicKeys", () => {
         ["an object", `{"key": "${KEY_ONE}"}`, /^nix-cache:previousPublicKeys: must be a list of Nix public keys/],
         ["a key without a name", `["${KEY_ONE}", "${Buffer.alloc(32).toString("base64")}"]`, /^nix-cache:previousPublicKeys: \[1\] is not a Nix public key: Nix public key: expected NAME:BASE64/],
         ["a truncated key", `["old-1:AAAA"]`, /^nix-cache:previousPublicKeys: \[0\] is not a Nix public key: Nix public key: expected 32 bytes, got 3$/],
-        ["url-safe base64", `["old-1:${"_".repeat(43)}="]`, /^nix-cache:previousPublicKeys: \[0\] is not a Nix public key: .*not valid base64/],
+        // RFC 8032 TEST 1's and TEST 2's public keys in base64url's alphabet, padded, with the url-safe
+        // character in a middle group (Nix's base64 decoder refuses '-' and '_' anywhere).
+        ["url-safe base64 ('_' in a middle group, padded)", `["old-1:11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo="]`, /^nix-cache:previousPublicKeys: \[0\] is not a Nix public key: Nix public key: not valid base64/],
+        ["url-safe base64 ('-' in a middle group, padded)", `["old-1:PUAXw-hDiVqStwqnTRt-vJyYLM8uxJaMwM1V8Sr0Zgw="]`, /^nix-cache:previousPublicKeys: \[0\] is not a Nix public key: Nix public key: not valid base64/],
         ["a secret key", `["old-1:${Buffer.alloc(64, 7).toString("base64")}"]`, /^nix-cache:previousPublicKeys: \[0\] is not a Nix public key: Nix public key: expected 32 bytes, got 64$/],
         ["two keys of one name", `["${KEY_TWO}", "${KEY_ONE}", "${KEY_TWO.replace(/A/g, "B")}"]`, /^nix-cache:previousPublicKeys: \[2\] has the same key name 'cache\.example\.org-2' as \[0\]; Nix keeps only one key per name$/],
     ];

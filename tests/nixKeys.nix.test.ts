@@ -57,6 +57,35 @@ describe("signing keys, as Nix reads them", NEEDS_NIX, () => {
         }
     });
 
+    describe("a padded key in base64url's alphabet is refused by Nix and by the project", () => {
+        // RFC 8032, section 7.1, TEST 2 as a Nix secret key: its standard base64 has '/' in the 2nd
+        // group and '+' in the 8th. Nix decodes with the standard alphabet only and throws on any
+        // other character (NixOS/nix 2.8 src/libutil/util.cc `base64Decode`: "invalid character in
+        // Base64 string"; today src/libutil/base-n.cc `base64::decode`).
+        const seedAndPublic = Buffer.from(
+            "4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb" +
+                "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c",
+            "hex",
+        );
+        const standard = `cache-1:${seedAndPublic.toString("base64")}`;
+
+        test("in the standard alphabet, Nix and the project read it", async () => {
+            assert.equal(await nixPublicKeyOf(standard), "cache-1:PUAXw+hDiVqStwqnTRt+vJyYLM8uxJaMwM1V8Sr0Zgw=");
+            assert.equal(formatNixSecretKey(parseNixSecretKey(standard)), standard);
+        });
+
+        for (const [standardCharacter, urlSafeCharacter] of [["/", "_"], ["+", "-"]]) {
+            test(`with '${urlSafeCharacter}' for '${standardCharacter}' in a group other than the last`, async () => {
+                const urlSafe = standard.replaceAll(standardCharacter!, urlSafeCharacter!);
+                assert.ok(urlSafe.endsWith("==") && urlSafe.slice(0, -4).includes(urlSafeCharacter!), urlSafe);
+                assert.throws(() => parseNixSecretKey(urlSafe), /not valid base64/);
+                const result = await nix.run("nix", ["key", "convert-secret-to-public"], urlSafe);
+                assert.notEqual(result.status, 0, "Nix accepted a url-safe secret key");
+                assert.match(result.stderr, /invalid character in Base64 string/);
+            });
+        }
+    });
+
     describe("malformed public keys are refused by the project, with a clear error", () => {
         let encoded: string;
         before(async () => {

@@ -17,6 +17,26 @@ const RFC_SEED = Buffer.from("9d61b19deffd5a60ba844af492ec2cc44449c5697b32691970
 const RFC_PUBLIC = Buffer.from("d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a", "hex");
 const RFC_SECRET_TEXT = `cache.example.org-1:${Buffer.concat([RFC_SEED, RFC_PUBLIC]).toString("base64")}`;
 const RFC_PUBLIC_TEXT = `cache.example.org-1:${RFC_PUBLIC.toString("base64")}`;
+// RFC 8032, section 7.1, TEST 2: its standard base64 has '/' and '+' in groups other than the last.
+const RFC_TEST2_SEED = Buffer.from("4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb", "hex");
+const RFC_TEST2_PUBLIC = Buffer.from("3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c", "hex");
+
+/**
+ * The bytes in base64url's alphabet (RFC 4648, section 5) but padded, with '-' or '_' in a group
+ * other than the last: Node's "base64" decoder reads this as the same bytes, while Nix's decoder
+ * throws "invalid character in Base64 string" (NixOS/nix src/libutil/util.cc `base64Decode` in 2.8,
+ * src/libutil/base-n.cc `base64::decode` today). Only the alphabet is wrong, so only a check of the
+ * alphabet in every group can refuse it.
+ */
+function paddedUrlSafe(bytes: Buffer, urlSafeCharacter: "-" | "_"): string {
+    const standard = bytes.toString("base64");
+    const text = standard.replace(urlSafeCharacter === "-" ? /\+/g : /\//g, urlSafeCharacter);
+    const lastGroupStart = text.length - 4;
+    assert.ok(text.endsWith("="), `${text} should be padded`);
+    assert.ok(text.indexOf(urlSafeCharacter) >= 0 && text.indexOf(urlSafeCharacter) < lastGroupStart, `${text} should have '${urlSafeCharacter}' before its last group`);
+    assert.equal(text.slice(lastGroupStart), standard.slice(lastGroupStart), "the last group should be valid standard base64");
+    return text;
+}
 
 describe("Nix key formats", () => {
     test("derives the RFC 8032 public key from its seed", () => {
@@ -42,7 +62,8 @@ describe("Nix key formats", () => {
         ["no name", `:${RFC_PUBLIC.toString("base64")}`, /key name must not be empty/],
         ["no colon", RFC_PUBLIC.toString("base64"), /found no ':'/],
         ["bad base64", "cache-1:not*base64", /not valid base64/],
-        ["url-safe alphabet", `cache-1:${RFC_PUBLIC.toString("base64url")}`, /not valid base64/],
+        ["'_' of the url-safe alphabet in a group other than the last, padded", `cache-1:${paddedUrlSafe(RFC_PUBLIC, "_")}`, /not valid base64/],
+        ["'-' of the url-safe alphabet in a group other than the last, padded", `cache-1:${paddedUrlSafe(RFC_TEST2_PUBLIC, "-")}`, /not valid base64/],
         ["unpadded", `cache-1:${RFC_PUBLIC.toString("base64").replace(/=+$/, "")}`, /not valid base64/],
         ["short public key", `cache-1:${RFC_PUBLIC.subarray(0, 31).toString("base64")}`, /expected 32 bytes, got 31/],
         ["name with space", `cache 1:${RFC_PUBLIC.toString("base64")}`, /whitespace/],
@@ -52,6 +73,19 @@ describe("Nix key formats", () => {
             assert.throws(() => parseNixPublicKey(text), message);
         });
     }
+
+    test("the same public keys in the standard alphabet are accepted, so only the alphabet is refused above", () => {
+        assert.deepEqual(Buffer.from(parseNixPublicKey(`cache-1:${RFC_PUBLIC.toString("base64")}`).publicKey), RFC_PUBLIC);
+        assert.deepEqual(Buffer.from(parseNixPublicKey(`cache-1:${RFC_TEST2_PUBLIC.toString("base64")}`).publicKey), RFC_TEST2_PUBLIC);
+    });
+
+    test("rejects a padded secret key with '-' or '_' in a group other than the last, and accepts it in the standard alphabet", () => {
+        const combined = Buffer.concat([RFC_TEST2_SEED, RFC_TEST2_PUBLIC]);
+        for (const urlSafeCharacter of ["-", "_"] as const) {
+            assert.throws(() => parseNixSecretKey(`cache-1:${paddedUrlSafe(combined, urlSafeCharacter)}`), /not valid base64/);
+        }
+        assert.deepEqual(Buffer.from(parseNixSecretKey(`cache-1:${combined.toString("base64")}`).seed), RFC_TEST2_SEED);
+    });
 
     test("rejects a secret key of the wrong length", () => {
         assert.throws(() => parseNixSecretKey(`cache-1:${RFC_SEED.toString("base64")}`), /expected 64 bytes, got 32/);
