@@ -52,6 +52,7 @@ export function expectedSignature(
     region: string,
     amzDate: string,
     payloadHash: string,
+    service = "s3",
 ): string {
     const [path, query = ""] = request.url.split(/\?(.*)/s);
     const canonicalRequest = [
@@ -63,9 +64,9 @@ export function expectedSignature(
         payloadHash,
     ].join("\n");
     const day = amzDate.slice(0, 8);
-    const scope = `${day}/${region}/s3/aws4_request`;
+    const scope = `${day}/${region}/${service}/aws4_request`;
     const stringToSign = ["AWS4-HMAC-SHA256", amzDate, scope, sha256Hex(canonicalRequest)].join("\n");
-    const signingKey = hmac(hmac(hmac(hmac(`AWS4${secretKey}`, day), region), "s3"), "aws4_request");
+    const signingKey = hmac(hmac(hmac(hmac(`AWS4${secretKey}`, day), region), service), "aws4_request");
     return createHmac("sha256", signingKey).update(stringToSign).digest("hex");
 }
 
