@@ -14,7 +14,10 @@ import {
     ANONYMOUS_LIST_ACTIONS,
     ANONYMOUS_OBJECT_ACTIONS,
     bucketArn,
+    cacheInfoArn,
+    objectsArn,
     WRITER_BUCKET_ACTIONS,
+    WRITER_DENIED_CACHE_INFO_ACTIONS,
     WRITER_OBJECT_ACTIONS,
 } from "../lib/policies";
 import { NAMESPACE } from "../lib/settings";
@@ -176,11 +179,46 @@ function anonymousGrantProblems(policy: unknown, bucket: unknown): string[] {
     );
 }
 
+/**
+ * A policy that lets the writer upload to a bucket's objects must also deny it rewriting that
+ * bucket's `nix-cache-info`; one problem per bucket where the Deny is missing.
+ */
+function cacheInfoDenyProblems(statements: Statement[], stackBuckets: string[]): string[] {
+    const names = (statement: Statement, field: "Action" | "Resource") => asList(statement[field]);
+    return stackBuckets.flatMap((bucket) => {
+        const uploads = statements.some(
+            (statement) =>
+                !isDeny(statement) &&
+                names(statement, "Resource").includes(objectsArn(bucket)) &&
+                names(statement, "Action").some((action) => listed(WRITER_DENIED_CACHE_INFO_ACTIONS, action)),
+        );
+        const denied = WRITER_DENIED_CACHE_INFO_ACTIONS.every((action) =>
+            statements.some(
+                (statement) =>
+                    isDeny(statement) &&
+                    statement.NotAction === undefined &&
+                    statement.NotResource === undefined &&
+                    listed(names(statement, "Action"), action) &&
+                    names(statement, "Resource").includes(cacheInfoArn(bucket)),
+            ),
+        );
+        return uploads && !denied
+            ? [
+                  `IAM policy lets the writer upload to '${bucket}' without a Deny of ` +
+                      `${WRITER_DENIED_CACHE_INFO_ACTIONS.join(", ")} on '${cacheInfoArn(bucket)}': ` +
+                      "a writer could rewrite nix-cache-info and make every client refuse the cache",
+              ]
+            : [];
+    });
+}
+
 /** One problem per grant of a writer's IAM policy beyond the writer's actions on the stack's bucket(s). */
 function writerPolicyProblems(policy: unknown, stackBuckets: string[]): string[] {
-    return problemsPerStatement("IAM policy", policy, (statement, where) =>
+    const grants = problemsPerStatement("IAM policy", policy, (statement, where) =>
         grantProblems(statement, where, WRITER_ALLOWLIST, stackBuckets),
     );
+    const statements = statementsOf(policy);
+    return typeof statements === "string" ? grants : [...grants, ...cacheInfoDenyProblems(statements, stackBuckets)];
 }
 
 /** One problem per statement of an IAM policy that carries a Principal (MinIO drops it silently). */
@@ -262,7 +300,8 @@ export const writerPoliciesLeastPrivilege: StackValidationPolicy = {
     name: "writer-policy-least-privilege",
     description:
         "Writer (IAM) policies grant only named actions on this stack's bucket(s): " +
-        `${describeAllowlist(WRITER_ALLOWLIST)}. No wildcards, NotAction or NotResource.`,
+        `${describeAllowlist(WRITER_ALLOWLIST)}. No wildcards, NotAction or NotResource. ` +
+        `Uploads come with a Deny of ${WRITER_DENIED_CACHE_INFO_ACTIONS.join(", ")} on the bucket's ${CACHE_INFO_KEY}.`,
     enforcementLevel: "mandatory",
     validateStack: (args, reportViolation) => {
         const buckets = byType(args.resources, RESOURCE_TYPES.bucket).map((bucket) => String(bucket.props.bucket));

@@ -1,11 +1,20 @@
 // The program's nix-cache-info, read by a real Nix: Priority and WantMassQuery shown by their effect
 // on a client, and a StoreDir other than the client's refused.
 import assert from "node:assert/strict";
-import { cp, writeFile } from "node:fs/promises";
+import { cp, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, test, type TestContext } from "node:test";
 import { CACHE_INFO_KEY } from "../lib/cacheInfo";
-import { bucketDir, NEEDS_NIX, onLoopback, programOutputs, serveCopy, trustOnly, withFilledBucket } from "./nixSupport";
+import {
+    bucketDir,
+    NEEDS_NIX,
+    onLoopback,
+    programOutputs,
+    serveCopy,
+    signAndPush,
+    trustOnly,
+    withFilledBucket,
+} from "./nixSupport";
 
 describe("nix-cache-info, as Nix reads it", NEEDS_NIX, () => {
     const cache = withFilledBucket();
@@ -16,6 +25,20 @@ describe("nix-cache-info, as Nix reads it", NEEDS_NIX, () => {
 
     test("by default the program registers StoreDir /nix/store, WantMassQuery 1 and Priority 40", () => {
         assert.equal(cache.program.cacheInfo, "StoreDir: /nix/store\nWantMassQuery: 1\nPriority: 40\n");
+    });
+
+    // The writer policy denies s3:PutObject on nix-cache-info. That costs pushes nothing because Nix
+    // writes the object only when it is missing (NixOS/nix src/libstore/binary-cache-store.cc,
+    // BinaryCacheStore::init: upsertFile only if getFile returned nothing), as both halves show.
+    test("a push leaves an existing nix-cache-info byte for byte as the program wrote it", async () => {
+        const bucket = bucketDir(cache.root, cache.program.substituterUrl);
+        assert.equal(await readFile(join(bucket, CACHE_INFO_KEY), "utf8"), cache.program.cacheInfo);
+    });
+
+    test("a push to a cache without nix-cache-info writes one with StoreDir only", async () => {
+        const empty = cache.builder.path("bucket-without-cache-info");
+        await signAndPush(cache.builder, cache.closure, cache.program.secretKey, empty, cache.program.uploadCompression);
+        assert.equal(await readFile(join(empty, CACHE_INFO_KEY), "utf8"), "StoreDir: /nix/store\n");
     });
 
     // A second cache holding the same signed paths, listed FIRST in `substituters`: Nix still asks

@@ -8,7 +8,10 @@ export const WRITER_POLICY_FOR_NIX_CACHE =
     '"Resource":["arn:aws:s3:::nix-cache"]},' +
     '{"Sid":"WriterObjects","Effect":"Allow",' +
     '"Action":["s3:GetObject","s3:PutObject","s3:AbortMultipartUpload","s3:ListMultipartUploadParts"],' +
-    '"Resource":["arn:aws:s3:::nix-cache/*"]}]}';
+    '"Resource":["arn:aws:s3:::nix-cache/*"]},' +
+    '{"Sid":"WriterKeepsCacheInfo","Effect":"Deny",' +
+    '"Action":["s3:PutObject"],' +
+    '"Resource":["arn:aws:s3:::nix-cache/nix-cache-info"]}]}';
 
 export const ANONYMOUS_DOWNLOAD_POLICY_FOR_NIX_CACHE =
     '{"Version":"2012-10-17","Statement":[' +

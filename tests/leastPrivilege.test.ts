@@ -69,8 +69,10 @@ const TABLE: Row[] = [
     // The writer: upload (multipart included), read and list this bucket; never delete or administer.
     row("writer", "s3:PutObject", NARINFO, true),
     row("writer", "s3:PutObject", NAR, true),
-    row("writer", "s3:PutObject", CACHE_INFO, true),
+    // nix-cache-info is the stack's: a writer that rewrote it could make every client refuse the cache.
+    row("writer", "s3:PutObject", CACHE_INFO, false),
     row("writer", "s3:GetObject", CACHE_INFO, true),
+    row("writer", "s3:PutObject", `${BUCKET}/nix-cache-info.narinfo`, true),
     row("writer", "s3:GetObject", NARINFO, true),
     row("writer", "s3:ListBucket", BUCKET, true),
     row("writer", "s3:GetBucketLocation", BUCKET, true),
@@ -158,6 +160,10 @@ describe("each row can fail", () => {
         const inert: string[] = [];
         for (const entry of TABLE) {
             const document = documentOf(defaults, entry.who);
+            if (!entry.allowed) {
+                // A row denied by an explicit Deny flips only without it: an Allow never beats a Deny.
+                document.Statement = document.Statement.filter((statement) => statement.Effect !== "Deny");
+            }
             document.Statement.push({
                 Effect: entry.allowed ? "Deny" : "Allow",
                 ...(entry.who === "anonymous" ? { Principal: EVERYONE } : {}),
@@ -235,6 +241,12 @@ describe("each row can fail", () => {
             who: "writer",
             widen: (document) => (document.Statement[0]!.Action = ["s3:*"]),
             caughtBy: `writer s3:DeleteBucket ${BUCKET}`,
+        },
+        {
+            name: "writer without the Deny that keeps nix-cache-info",
+            who: "writer",
+            widen: (document) => document.Statement.splice(2, 1),
+            caughtBy: `writer s3:PutObject ${CACHE_INFO}`,
         },
         {
             name: "writer bucket configuration",

@@ -324,7 +324,30 @@ describe("writer-policy-least-privilege", () => {
         {
             name: "a statement whose Effect is not Deny",
             change: (s) => s.push({ Effect: "allow", Action: ["s3:DeleteObject"], Resource: [`arn:aws:s3:::${BUCKET}/*`] }),
-            expected: /statement #3 grants the writer 's3:DeleteObject'/,
+            expected: /statement #4 grants the writer 's3:DeleteObject'/,
+        },
+        {
+            name: "a writer policy without the Deny that keeps nix-cache-info",
+            change: (s) => s.splice(2, 1),
+            expected: /lets the writer upload to 'nix-cache' without a Deny of s3:PutObject on 'arn:aws:s3:::nix-cache\/nix-cache-info'/,
+        },
+        {
+            name: "a Deny that keeps another object than nix-cache-info",
+            change: (s) => (s[2]!.Resource = ["arn:aws:s3:::nix-cache/nix-cache-info.narinfo"]),
+            expected: /without a Deny of s3:PutObject/,
+        },
+        {
+            name: "a Deny of nix-cache-info turned into an Allow",
+            change: (s) => (s[2]!.Effect = "Allow"),
+            expected: /without a Deny of s3:PutObject/,
+        },
+        {
+            name: "a Deny of nix-cache-info written with NotResource (RGW ignores such Denies)",
+            change: (s) => {
+                delete s[2]!.Resource;
+                s[2]!.NotResource = ["arn:aws:s3:::nix-cache/nar/*"];
+            },
+            expected: /without a Deny of s3:PutObject/,
         },
         {
             name: "a bucket-name prefix wildcard",
