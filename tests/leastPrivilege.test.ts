@@ -70,6 +70,8 @@ const TABLE: Row[] = [
     row("writer", "s3:PutObject", NARINFO, true),
     row("writer", "s3:PutObject", NAR, true),
     // nix-cache-info is the stack's: a writer that rewrote it could make every client refuse the cache.
+    // Denied by an explicit Deny, which MinIO checks before any Allow (minio/pkg policy/policy.go,
+    // Policy.IsAllowed: "Check all deny statements") as AWS does.
     row("writer", "s3:PutObject", CACHE_INFO, false),
     row("writer", "s3:GetObject", CACHE_INFO, true),
     row("writer", "s3:PutObject", `${BUCKET}/nix-cache-info.narinfo`, true),
