@@ -2,7 +2,9 @@
 // signed (`nix store sign`, then `nix copy --to file://`) with the RFC 8032 test key.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
+import * as ed from "@noble/ed25519";
 import { narInfoFingerprint, narInfoIsSignedBy, parseNarInfo, signNarInfo, type NarInfo } from "../lib/narinfo";
+import { zip215OnlySignature } from "./zip215Vector";
 
 // RFC 8032, section 7.1, TEST 1, in Nix's key formats.
 const SEED = "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60";
@@ -124,6 +126,26 @@ describe("signing and verifying", () => {
     test("accepts when any one signature is valid", () => {
         const withForeign = { ...info, signatures: [`other-1:${Buffer.alloc(64).toString("base64")}`, NIX_SIGNATURE] };
         assert.equal(narInfoIsSignedBy(withForeign, "/nix/store", [PUBLIC_KEY]), true);
+    });
+
+    test("the ZIP-215-only construction reproduces Wycheproof's tcId 151 byte for byte", () => {
+        // C2SP/wycheproof testvectors_v1/ed25519_test.json, tcId 151 (key: RFC 8032 TEST 1), "invalid".
+        const signature = zip215OnlySignature(Buffer.from("313233343030", "hex"), Buffer.from(SEED, "hex"), Buffer.from(PUBLIC, "hex"));
+        assert.equal(
+            signature.toString("hex"),
+            "0100000000000000000000000000000000000000000000000000000000000080" +
+                "c803ee1f2342aa96ff698a393d1ab5e66f3eda101d6d120b394c3fd32c117d0a",
+        );
+    });
+
+    test("refuses a signature that only ZIP-215 verification accepts, as libsodium in Nix does", () => {
+        const message = new TextEncoder().encode(FINGERPRINT_BY_HAND);
+        const signature = zip215OnlySignature(message, Buffer.from(SEED, "hex"), Buffer.from(PUBLIC, "hex"));
+        // @noble/ed25519 3.x verifies with ZIP-215's rules unless told `zip215: false`
+        // (node_modules/@noble/ed25519/index.ts, getZip215: `options.zip215 ?? true`): its default accepts this.
+        assert.equal(ed.verify(signature, message, Buffer.from(PUBLIC, "hex")), true, "the vector should pass ZIP-215 verification");
+        const forged = { ...info, signatures: [`cache.example.org-1:${signature.toString("base64")}`] };
+        assert.equal(narInfoIsSignedBy(forged, "/nix/store", [PUBLIC_KEY]), false);
     });
 
     test("refuses a corrupt signature with a clear error", () => {
