@@ -92,7 +92,7 @@ export function narInfoIsSignedBy(info: NarInfo, storeDir: string, trustedPublic
             throw new Error(`${what}: expected ${SIGNATURE_BYTES} bytes, got ${bytes.length}`);
         }
         const publicKey = trusted.get(name);
-        // RFC 8032's strict checks, like libsodium's verifier in Nix, rather than ZIP-215's laxer ones.
+        // Strict checks, like libsodium's crypto_sign_verify_detached in Nix; noble defaults to ZIP-215's laxer ones.
         return publicKey !== undefined && ed.verify(bytes, message, publicKey, { zip215: false });
     });
 }
