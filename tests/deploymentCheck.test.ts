@@ -58,16 +58,18 @@ async function listen(server: Server): Promise<{ port: number; close: () => Prom
     };
 }
 
-/** A misconfigured bucket: serves the right nix-cache-info but stores anonymous uploads. */
-const acceptsAnonymousWrites: RequestListener = (request, response) => {
-    if (request.method === "GET" && request.url === "/nix-cache/nix-cache-info") {
-        response.writeHead(200).end(CACHE_INFO);
-    } else if (request.method === "PUT") {
-        request.resume().on("end", () => response.writeHead(200).end());
-    } else {
-        response.writeHead(403).end();
-    }
-};
+/** Serves the right nix-cache-info and answers every PUT with `putStatus`. */
+const answeringPutWith =
+    (putStatus: number): RequestListener =>
+    (request, response) => {
+        if (request.method === "GET" && request.url === "/nix-cache/nix-cache-info") {
+            response.writeHead(200).end(CACHE_INFO);
+        } else if (request.method === "PUT") {
+            request.resume().on("end", () => response.writeHead(putStatus).end());
+        } else {
+            response.writeHead(403).end();
+        }
+    };
 
 describe("the check script", () => {
     let root: string;
@@ -134,16 +136,54 @@ describe("the check script", () => {
         });
     });
 
-    test("fails when the anonymous PUT is accepted", async () => {
-        const server = await listen(createHttpServer(acceptsAnonymousWrites));
+    // MinIO refuses an anonymous PUT that the bucket policy does not allow with 403 AccessDenied
+    // (minio/minio cmd/object-handlers.go PutObjectHandler -> cmd/auth-handler.go isPutActionAllowed:
+    // no access key and globalPolicySys.IsAllowed false -> ErrAccessDenied, which cmd/api-errors.go
+    // maps to http.StatusForbidden). So 403 is the only pass: a 2xx stored the probe, and any other
+    // answer (no such bucket, a proxy's 404, a server error) does not show that writes are refused.
+    for (const putStatus of [200, 201, 204, 404, 500]) {
+        test(`fails when the anonymous PUT is answered ${putStatus}`, async () => {
+            const server = await listen(createHttpServer(answeringPutWith(putStatus)));
+            try {
+                const result = await runCheck(`http://127.0.0.1:${server.port}/nix-cache`);
+                assert.equal(result.status, 1);
+                assert.match(
+                    result.stderr,
+                    new RegExp(
+                        `^nix-cache deployment check failed: anonymous PUT .*/nix-cache-deployment-check-probe answered HTTP ${putStatus}, expected 403 \\(refused\\)`,
+                    ),
+                );
+                assert.equal(result.stdout, "");
+            } finally {
+                await server.close();
+            }
+        });
+    }
+
+    test("ignores a ~/.curlrc that adds credentials: its requests stay anonymous", async () => {
+        // curl reads ~/.curlrc ($HOME/.curlrc) unless -q / --disable is its FIRST argument (curl's
+        // man page, docs/cmdline-opts/disable.md: "If used as the first parameter on the command
+        // line, the curlrc config file is not read or used"). Here the credentials would make a
+        // bucket without anonymous read look fine: only an authenticated GET gets nix-cache-info.
+        const home = join(root, "home-with-curlrc");
+        await mkdir(home, { recursive: true });
+        await writeFile(join(home, ".curlrc"), 'user = "nix-cache-reader:reader-secret"\n');
+        const authorizations: string[] = [];
+        const readableWithCredentialsOnly: RequestListener = (request, response) => {
+            authorizations.push(`${request.method} ${request.headers.authorization ?? "anonymous"}`);
+            const authenticated = request.headers.authorization !== undefined;
+            if (request.method === "GET" && request.url === "/nix-cache/nix-cache-info" && authenticated) {
+                response.writeHead(200).end(CACHE_INFO);
+            } else {
+                request.resume().on("end", () => response.writeHead(403).end());
+            }
+        };
+        const server = await listen(createHttpServer(readableWithCredentialsOnly));
         try {
-            const url = `http://127.0.0.1:${server.port}/nix-cache`;
-            const result = await runCheck(url);
+            const result = await runCheck(`http://127.0.0.1:${server.port}/nix-cache`, { HOME: home });
             assert.equal(result.status, 1);
-            assert.match(
-                result.stderr,
-                /^nix-cache deployment check failed: anonymous PUT .*\/nix-cache-deployment-check-probe answered HTTP 200, expected 403 \(refused\)/,
-            );
+            assert.match(result.stderr, /anonymous GET .*\/nix-cache\/nix-cache-info answered HTTP 403, expected 200/);
+            assert.deepEqual(authorizations, ["GET anonymous"]);
         } finally {
             await server.close();
         }
@@ -180,6 +220,31 @@ describe("the check script", () => {
             } finally {
                 await server.close();
             }
+        });
+    });
+
+    test("fails when given a CA that did not sign the server's certificate", NEEDS_OPENSSL, async () => {
+        // Both certificates have the same subject and address; only the key that signed them differs.
+        await withLoopbackCertificate(async (serverCertificate) => {
+            await withLoopbackCertificate(async (unrelatedCa) => {
+                const log: string[] = [];
+                const server = await listen(
+                    createHttpsServer({ key: serverCertificate.key, cert: serverCertificate.cert }, (request, response) => {
+                        log.push(`${request.method} ${request.url}`);
+                        answeringPutWith(403)(request, response);
+                    }),
+                );
+                try {
+                    const result = await runCheck(`https://127.0.0.1:${server.port}/nix-cache`, {
+                        NIX_CACHE_CA_CERTIFICATE: unrelatedCa.cert,
+                    });
+                    assert.equal(result.status, 1);
+                    assert.match(result.stderr, /could not fetch .*nix-cache-info/);
+                    assert.deepEqual(log, [], "no request should get past the TLS handshake");
+                } finally {
+                    await server.close();
+                }
+            });
         });
     });
 });
