@@ -14,19 +14,17 @@ export interface BuilderPaths {
 
 export interface BuilderNixSettings {
     "post-build-hook": string[];
-    "narinfo-cache-positive-ttl": string[];
 }
 
 /**
  * The builder's `nix.conf` settings. Deliberately not `secret-key-files`: Nix reads that file after
  * every build and fails the build when it is missing or unreadable; the drainer signs on upload.
+ * Nor `narinfo-cache-positive-ttl = 0`, which would make the daemon fetch every narinfo from every
+ * substituter again: only the drainer's own `nix copy` must not trust remembered narinfos, and it
+ * passes that option itself.
  */
 export function builderNixSettings(paths: Pick<BuilderPaths, "postBuildHook">): BuilderNixSettings {
-    return {
-        "post-build-hook": [paths.postBuildHook],
-        // Otherwise Nix remembers "already in the cache" for 30 days and skips paths the cache has lost.
-        "narinfo-cache-positive-ttl": ["0"],
-    };
+    return { "post-build-hook": [paths.postBuildHook] };
 }
 
 /**

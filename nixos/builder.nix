@@ -1,15 +1,15 @@
 # NixOS module for build machines that push every build to the cache. Nix runs post-build-hook
 # synchronously and fails the build when the hook fails, so the hook only queues the built paths
 # (scripts/enqueue); a systemd service (scripts/drain), started when the queue fills and by a
-# timer, uploads them signed, with retries.
+# timer, uploads them signed, with retries. Another timer queues the paths set aside in failed/ again.
 { config, lib, pkgs, ... }:
 let
   cfg = config.services.nix-binary-cache.builder;
-  inherit (lib) mkEnableOption mkIf mkOption types;
+  inherit (lib) mkEnableOption mkIf mkOption optionalAttrs types;
 
   settings = import ./lib/builder-settings.nix {
     inherit (cfg) uploadUrl secretKeyFile credentialsFile queueDir batchSize;
-    inherit (cfg.retry) attempts initialDelay maxDelay;
+    inherit (cfg.retry) attempts initialDelay maxDelay setAsideAfter;
   };
 
   # writeShellApplication puts its own shebang, `set -euo pipefail` and PATH first, and shellchecks.
@@ -23,10 +23,24 @@ let
   # The post-build-hook (the daemon runs it with its own environment), and on PATH the command
   # that queues paths built before, both with the queue's location built in.
   enqueue = script "nix-cache-enqueue" ../scripts/enqueue settings.enqueueEnvironment;
-  # systemd gives the drainer its environment (see `systemctl show nix-cache-drain`).
   drain = script "nix-cache-drain" ../scripts/drain { };
 
   secretPath = types.either types.str types.path;
+
+  # The drainer as a oneshot service; systemd gives it its environment (see `systemctl show`).
+  drainService = description: arguments: {
+    inherit description;
+    wants = [ "network-online.target" ];
+    after = [ "network-online.target" ];
+    environment = settings.drainEnvironment;
+    serviceConfig = {
+      Type = "oneshot";
+      ExecStart = "${drain}/bin/nix-cache-drain${arguments}";
+      # Compressing NARs is background work: builds come first.
+      Nice = 10;
+      IOSchedulingClass = "idle";
+    };
+  };
 in
 {
   options.services.nix-binary-cache.builder = {
@@ -100,6 +114,23 @@ in
           queue left behind by an unreachable cache is retried without a new build.
         '';
       };
+      setAsideAfter = mkOption {
+        type = types.ints.positive;
+        default = 3;
+        description = ''
+          In how many separate runs a path may fail to upload alone, while other paths upload,
+          before the drainer moves it to `failed/` (until then it goes back to the queue, so a short
+          outage sets nothing aside).
+        '';
+      };
+      setAsideSchedule = mkOption {
+        type = types.nullOr types.str;
+        default = "daily";
+        description = ''
+          When the paths in `failed/` are queued again and uploaded (`nix-cache-drain --retry-failed`;
+          a systemd calendar event), or null for never: then only by hand.
+        '';
+      };
     };
   };
 
@@ -113,18 +144,10 @@ in
 
     systemd.tmpfiles.rules = [ "d ${cfg.queueDir} 0700 root root -" ];
 
-    systemd.services.nix-cache-drain = {
-      description = "Upload queued Nix builds to the binary cache";
-      wants = [ "network-online.target" ];
-      after = [ "network-online.target" ];
-      environment = settings.drainEnvironment;
-      serviceConfig = {
-        Type = "oneshot";
-        ExecStart = "${drain}/bin/nix-cache-drain";
-        # Compressing NARs is background work: builds come first.
-        Nice = 10;
-        IOSchedulingClass = "idle";
-      };
+    systemd.services = {
+      nix-cache-drain = drainService "Upload queued Nix builds to the binary cache" "";
+    } // optionalAttrs (cfg.retry.setAsideSchedule != null) {
+      nix-cache-retry-failed = drainService "Queue the Nix builds set aside in failed/ again, and upload them" " --retry-failed";
     };
 
     # Starts the drainer as soon as a build queued something (and again while entries remain).
@@ -137,11 +160,22 @@ in
       };
     };
 
-    systemd.timers.nix-cache-drain = {
-      wantedBy = [ "timers.target" ];
-      timerConfig = {
-        OnBootSec = "2min";
-        OnUnitInactiveSec = cfg.retry.interval;
+    systemd.timers = {
+      nix-cache-drain = {
+        wantedBy = [ "timers.target" ];
+        timerConfig = {
+          OnBootSec = "2min";
+          OnUnitInactiveSec = cfg.retry.interval;
+        };
+      };
+    } // optionalAttrs (cfg.retry.setAsideSchedule != null) {
+      nix-cache-retry-failed = {
+        wantedBy = [ "timers.target" ];
+        timerConfig = {
+          OnCalendar = cfg.retry.setAsideSchedule;
+          # A run missed while the machine was off happens at the next boot.
+          Persistent = true;
+        };
       };
     };
   };

@@ -16,11 +16,8 @@ const PATHS = {
 };
 
 describe("builderNixConf", () => {
-    test("queues every build through the hook and never trusts a remembered narinfo; no secret-key-files", () => {
-        assert.equal(
-            renderNixConf(builderNixSettings(PATHS)),
-            "post-build-hook = /usr/local/bin/nix-cache-enqueue\nnarinfo-cache-positive-ttl = 0\n",
-        );
+    test("queues every build through the hook, and nothing else: no secret-key-files, no narinfo-cache-positive-ttl", () => {
+        assert.equal(renderNixConf(builderNixSettings(PATHS)), "post-build-hook = /usr/local/bin/nix-cache-enqueue\n");
     });
 });
 

@@ -49,6 +49,7 @@ const moduleExpression = (given: string, packaging: Packaging = packagesAt("/pac
       mkOption = attrs: attrs // { _type = "option"; };
       mkEnableOption = name: { _type = "option"; default = false; };
       mkIf = condition: content: { _type = "if"; inherit condition content; };
+      optionalAttrs = condition: attrs: if condition then attrs else { };
       types = { str = "str"; path = "path"; either = a: b: "\${a} or \${b}"; nullOr = type: "null or \${type}"; ints.positive = "positive"; };
       removePrefix = prefix: text:
         let length = builtins.stringLength prefix; in
@@ -109,26 +110,25 @@ describe("nixos/builder.nix, evaluated by Nix", NEEDS_NIX, () => {
         const evaluated = await evaluate(VALID);
         const expected = [
             "batchSize", "credentialsFile", "enable", "queueDir", "retry.attempts", "retry.initialDelay",
-            "retry.interval", "retry.maxDelay", "secretKeyFile", "uploadUrl",
+            "retry.interval", "retry.maxDelay", "retry.setAsideAfter", "retry.setAsideSchedule", "secretKeyFile", "uploadUrl",
         ].map((name) => `${OPTION}.${name}`);
         assert.deepEqual([...evaluated.options].sort(), expected);
     });
 
-    test("valid options give exactly this nix.settings, hook, drainer service, path unit and timer", async () => {
+    test("valid options give exactly this nix.settings, hook, drainer services, path unit and timers", async () => {
         const evaluated = await evaluate(VALID);
         assert.equal(evaluated.enabled, true);
         const config = evaluated.config;
         assert.deepEqual(config.assertions, []);
         assert.deepEqual(config.warnings, []);
+        // The hook only: no narinfo-cache-positive-ttl, which would slow the daemon's substitution down.
         assert.deepEqual(config.nix.settings, {
             "post-build-hook": "/packages/nix-cache-enqueue/bin/nix-cache-enqueue",
-            "narinfo-cache-positive-ttl": 0,
         });
         // The hook's command on PATH, to queue paths built before the module was enabled.
         assert.deepEqual(config.environment.systemPackages, ["/packages/nix-cache-enqueue"]);
         assert.deepEqual(config.systemd.tmpfiles.rules, ["d /var/lib/nix-cache-push 0700 root root -"]);
-        const service = config.systemd.services["nix-cache-drain"];
-        assert.deepEqual(service.environment, {
+        const environment = {
             NIX_CACHE_QUEUE_DIR: "/var/lib/nix-cache-push",
             NIX_CACHE_UPLOAD_URL: "s3://nix-cache?endpoint=https://s3.example.org:9000&region=us-east-1&profile=nixbuilder&compression=zstd",
             NIX_CACHE_SECRET_KEY_FILE: "/run/secrets/nix-cache-secret-key",
@@ -137,21 +137,37 @@ describe("nixos/builder.nix, evaluated by Nix", NEEDS_NIX, () => {
             NIX_CACHE_RETRY_DELAY: "5",
             NIX_CACHE_MAX_RETRY_DELAY: "300",
             NIX_CACHE_BATCH_SIZE: "100",
+            NIX_CACHE_SET_ASIDE_AFTER: "3",
+        };
+        const drainService = (description: string, execStart: string) => ({
+            description,
+            wants: ["network-online.target"],
+            after: ["network-online.target"],
+            environment,
+            serviceConfig: { Type: "oneshot", ExecStart: execStart, Nice: 10, IOSchedulingClass: "idle" },
         });
-        assert.deepEqual(service.serviceConfig, {
-            Type: "oneshot",
-            ExecStart: "/packages/nix-cache-drain/bin/nix-cache-drain",
-            Nice: 10,
-            IOSchedulingClass: "idle",
+        assert.deepEqual(config.systemd.services, {
+            "nix-cache-drain": drainService("Upload queued Nix builds to the binary cache", "/packages/nix-cache-drain/bin/nix-cache-drain"),
+            "nix-cache-retry-failed": drainService(
+                "Queue the Nix builds set aside in failed/ again, and upload them",
+                "/packages/nix-cache-drain/bin/nix-cache-drain --retry-failed",
+            ),
         });
         assert.deepEqual(config.systemd.paths["nix-cache-drain"], {
             wantedBy: ["paths.target"],
             pathConfig: { DirectoryNotEmpty: "/var/lib/nix-cache-push/pending", MakeDirectory: true, DirectoryMode: "0700" },
         });
-        assert.deepEqual(config.systemd.timers["nix-cache-drain"], {
-            wantedBy: ["timers.target"],
-            timerConfig: { OnBootSec: "2min", OnUnitInactiveSec: "15min" },
+        assert.deepEqual(config.systemd.timers, {
+            "nix-cache-drain": { wantedBy: ["timers.target"], timerConfig: { OnBootSec: "2min", OnUnitInactiveSec: "15min" } },
+            "nix-cache-retry-failed": { wantedBy: ["timers.target"], timerConfig: { OnCalendar: "daily", Persistent: true } },
         });
+    });
+
+    test("retry.setAsideSchedule = null leaves set-aside paths to the command, with no unit of their own; retry.setAsideAfter reaches the drainer", async () => {
+        const { config } = await evaluate(`${VALID} // { retry = { setAsideSchedule = null; setAsideAfter = 5; }; }`);
+        assert.deepEqual(Object.keys(config.systemd.services), ["nix-cache-drain"]);
+        assert.deepEqual(Object.keys(config.systemd.timers), ["nix-cache-drain"]);
+        assert.equal(config.systemd.services["nix-cache-drain"].environment.NIX_CACHE_SET_ASIDE_AFTER, "5");
     });
 
     test("the hook and the command on PATH are enqueue with the queue set; the scripts are packaged without their own shebang", async () => {
@@ -213,7 +229,7 @@ describe("nixos/builder.nix, evaluated by Nix", NEEDS_NIX, () => {
         }
     });
 
-    test("end to end: Nix with the module's settings queues builds through its hook, its command on PATH queues older paths, and its drainer uploads them signed", { timeout: 120_000 }, async () => {
+    test("end to end: Nix with the module's settings queues builds through its hook, its command on PATH queues older paths, its drainer uploads them signed, and its retry service a set-aside one", { timeout: 120_000 }, async () => {
         const signer = await makeSigner(workspace, "module-test-1");
         const queueDir = workspace.path("module-queue");
         const cacheDir = workspace.path("module-cache");
@@ -246,18 +262,31 @@ describe("nixos/builder.nix, evaluated by Nix", NEEDS_NIX, () => {
         const built = await buildPaths(builder, 2);
         // Built before, without the hook, and queued by hand with the command the module puts on PATH.
         const older = await buildPaths(workspace, 1);
+        const setAside = await buildPaths(workspace, 1);
         try {
             assert.deepEqual(await queueState(queueDir), onlyPending(built.paths));
             const byHand = await workspace.run(join(enqueuePackage, "bin", "nix-cache-enqueue"), older.paths);
             assert.deepEqual([byHand.status, byHand.stderr], [0, ""]);
             assert.deepEqual(await queueState(queueDir), onlyPending([...built.paths, ...older.paths]));
             // The drainer service as systemd would start it: its command with its environment.
-            const service = config.systemd.services["nix-cache-drain"];
-            const result = await runWith(workspace, service.environment, service.serviceConfig.ExecStart);
+            const start = async (unit: string) => {
+                const service = config.systemd.services[unit];
+                const [command, ...args] = service.serviceConfig.ExecStart.split(" ");
+                return runWith(workspace, service.environment, command, args);
+            };
+            const result = await start("nix-cache-drain");
             assert.equal(result.status, 0, result.stderr);
             assert.deepEqual(await queueState(queueDir), onlyPending([]));
             await assertCacheHoldsExactly(workspace, cacheDir, [...built.paths, ...older.paths], signer);
+
+            // A path set aside in failed/ is uploaded by the retry service.
+            await writeFile(join(queueDir, "failed", basename(setAside.paths[0]!)), `${setAside.paths[0]}\n`);
+            const retried = await start("nix-cache-retry-failed");
+            assert.equal(retried.status, 0, retried.stderr);
+            assert.deepEqual(await queueState(queueDir), onlyPending([]));
+            await assertCacheHoldsExactly(workspace, cacheDir, [...built.paths, ...older.paths, ...setAside.paths], signer);
         } finally {
+            await deletePaths(workspace, setAside);
             await deletePaths(workspace, older);
             await deletePaths(builder, built);
             await builder.remove();

@@ -4,8 +4,8 @@
 // what Nix itself produced, never from the scripts.
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
-import { existsSync } from "node:fs";
-import { chmod, mkdir, readdir, readFile, symlink, utimes, writeFile } from "node:fs/promises";
+import { existsSync, readdirSync } from "node:fs";
+import { chmod, mkdir, readdir, readFile, rm, symlink, utimes, writeFile } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { builderNixSettings } from "../lib/builderConfig";
@@ -22,28 +22,33 @@ import {
     onlyPending,
     queueState,
     runWith,
+    serveWritableCache,
     type Environment,
     type Signer,
 } from "./queueSupport";
 import { needsTool } from "./requiredTools";
 
 /**
- * A stand-in for `nix` (NIX_CACHE_NIX) that records each call's arguments and runs the real nix. On
- * call number $HOLD_CALL it stops, before or after the real upload ($HOLD_WHEN), and reports the
- * drainer's process group, so that the test can SIGKILL the drainer at exactly that moment. A call
- * naming $REJECT_PATH fails, as a destination that refuses that one path would.
+ * A stand-in for `nix` (NIX_CACHE_NIX) that records each `nix copy` call's arguments and runs the
+ * real nix (other commands, such as the drainer's check that Nix can open the upload URL, just run).
+ * On call number $HOLD_CALL it stops, before or after the real upload ($HOLD_WHEN), and reports the
+ * drainer's process id (with setsid, also its process group's), so that the test can SIGKILL the
+ * drainer at exactly that moment. A call naming $REJECT_PATH fails, as a destination that refuses
+ * that one path would; so do the calls numbered in $FAIL_CALLS, as at a destination that is down.
  */
 async function writeNixWrapper(workspace: NixWorkspace): Promise<string> {
     const wrapper = workspace.path("nix-wrapper");
     await writeFile(
         wrapper,
         `#!/bin/sh
+[ "$3" = copy ] || exec nix "$@"
 calls="$WRAPPER_DIR/calls"
 call=$(( $(cat "$calls" 2>/dev/null || echo 0) + 1 ))
 echo "$call" > "$calls"
 echo "$*" > "$WRAPPER_DIR/call-$call"
 hold() { echo "$PPID" > "$WRAPPER_DIR/held.tmp"; mv "$WRAPPER_DIR/held.tmp" "$WRAPPER_DIR/held"; exec sleep 600; }
 if [ "$call" = "\${HOLD_CALL:-}" ] && [ "$HOLD_WHEN" = before ]; then hold; fi
+case " \${FAIL_CALLS:-} " in *" $call "*) echo "nix-wrapper: the destination is down" >&2; exit 1;; esac
 for arg in "$@"; do
   if [ -n "\${REJECT_PATH:-}" ] && [ "$arg" = "\${REJECT_PATH}" ]; then echo "nix-wrapper: the destination refuses $arg" >&2; exit 1; fi
 done
@@ -78,6 +83,20 @@ async function waitForFile(file: string, timeoutMs = 60_000): Promise<string> {
         await new Promise((resolve) => setTimeout(resolve, 50));
     }
     return readFile(file, "utf8");
+}
+
+/** Waits until no process has the id `pid` (a killed child of this process is gone once reaped). */
+async function waitUntilGone(pid: number, timeoutMs = 30_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+        try {
+            process.kill(pid, 0);
+        } catch {
+            return;
+        }
+        assert.ok(Date.now() < deadline, `process ${pid} is still there`);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+    }
 }
 
 describe("enqueue (the post-build-hook)", NEEDS_NIX, () => {
@@ -154,6 +173,28 @@ describe("enqueue (the post-build-hook)", NEEDS_NIX, () => {
         assert.deepEqual((await queueState(queueDir)).pending, [basename(good)]);
     });
 
+    test("hashes with e, o, t or u or of the wrong length, and names with a space or '/', are refused as store paths", async () => {
+        const queueDir = workspace.path("malformed-queue");
+        const good = absentStorePath();
+        const hash = basename(good).slice(0, 32);
+        // Nix's base32 omits e, o, t and u (NixOS/nix src/libutil/include/nix/util/base-nix-32.hh,
+        // BaseNix32::characters; src/libstore/path.cc, StorePath refuses them), a store path's hash
+        // part is 32 of those characters, and a name only has letters, digits and +-._?= (path.cc, checkName).
+        const refused = [
+            ...["e", "o", "t", "u"].map((letter) => `/nix/store/${letter}${hash.slice(1)}-nix-cache-test`),
+            `/nix/store/${hash.slice(1)}-nix-cache-test`,
+            `/nix/store/${hash}0-nix-cache-test`,
+            `/nix/store/${hash}-nix cache-test`,
+            `/nix/store/${hash}-nix-cache-test/bin`,
+        ];
+        const result = await runWith(workspace, { NIX_CACHE_QUEUE_DIR: queueDir }, ENQUEUE, [...refused, good]);
+        assert.equal(result.status, 0);
+        for (const path of refused) {
+            assert.ok(result.stderr.includes(`not a store path: '${path}'`), `${path} is refused:\n${result.stderr}`);
+        }
+        assert.deepEqual(await queueState(queueDir), onlyPending([good]));
+    });
+
     test("with OUT_PATHS empty (Nix 2.8.0's bug) it queues the outputs DRV_PATH names", async () => {
         const built = await buildPaths(workspace, 1, ["out", "dev"]);
         try {
@@ -176,10 +217,11 @@ describe("builderNixConf on a real Nix: every build is queued, and no queue prob
     });
     after(() => workspace.remove());
 
-    test("Nix reads the settings", async () => {
+    test("Nix reads the settings, and keeps its narinfo cache (the drainer alone asks the cache afresh)", async () => {
         const config = await workspace.ok("nix", ["show-config"]);
         assert.match(config, new RegExp(`^post-build-hook = ${ENQUEUE}$`, "m"));
-        assert.match(config, /^narinfo-cache-positive-ttl = 0$/m);
+        // Nix's default, 30 days (NixOS/nix src/libstore/globals.hh, ttlPositiveNarInfoCache).
+        assert.match(config, /^narinfo-cache-positive-ttl = 2592000$/m);
     });
 
     test("a build queues all its outputs through the hook", async () => {
@@ -313,6 +355,77 @@ describe("drain: uploads the queue, signed, exactly once, surviving a kill", NEE
         });
     }
 
+    test("SIGKILL of the drainer alone, while its `nix copy` runs on, does not keep the lock: the next drainer uploads", { timeout: 120_000 }, async () => {
+        const { queueDir, cacheDir, wrapperDir, env } = setup("orphan");
+        await mkdir(wrapperDir);
+        const built = await buildPaths(workspace, 2);
+        let running: Promise<NixResult> | undefined;
+        let group: number | undefined;
+        try {
+            await enqueue(queueDir, built.paths);
+            running = runWith(workspace, { ...env, HOLD_CALL: "1", HOLD_WHEN: "before" }, "setsid", [DRAIN]);
+            const drainer = Number((await waitForFile(join(wrapperDir, "held"))).trim());
+            group = drainer;
+            process.kill(drainer, "SIGKILL");
+            await waitUntilGone(drainer);
+            // Its `nix copy` (the wrapper, now a sleep) lives on with the descriptors it was given.
+            assert.doesNotThrow(() => process.kill(-group!, 0), "the orphaned nix copy still runs");
+
+            const next = await runWith(workspace, { ...env, WRAPPER_DIR: workspace.path("orphan-next-calls") }, DRAIN);
+            assert.equal(next.status, 0, next.stderr);
+            assert.doesNotMatch(next.stderr, /another drainer holds/);
+            assert.match(next.stderr, /requeueing 2 entries claimed by a drainer that did not finish/);
+            assert.deepEqual(await queueState(queueDir), onlyPending([]));
+            await assertCacheHoldsExactly(workspace, cacheDir, built.paths, signer);
+        } finally {
+            if (group !== undefined) {
+                process.kill(-group, "SIGKILL");
+            }
+            await running;
+            await deletePaths(workspace, built);
+        }
+    });
+
+    test("a path the cache lost after an earlier upload is uploaded again (the drainer's nix copy does not trust Nix's narinfo cache)", { timeout: 60_000 }, async () => {
+        const root = workspace.path("lost-cache");
+        await mkdir(root);
+        const cache = await serveWritableCache(root);
+        const { queueDir, env } = setup("lost", { NIX_CACHE_UPLOAD_URL: `${cache.url}?compression=zstd` });
+        const built = await buildPaths(workspace, 1);
+        const narInfo = join(root, `${basename(built.paths[0]!).slice(0, 32)}.narinfo`);
+        try {
+            await enqueue(queueDir, built.paths);
+            const first = await runWith(workspace, env, DRAIN);
+            assert.equal(first.status, 0, first.stderr);
+            await assertCacheHoldsExactly(workspace, root, built.paths, signer);
+            // The cache loses it (expiry, deletion); Nix's disk cache (the workspace's XDG_CACHE_HOME,
+            // kept between the runs) still remembers it as present.
+            await rm(narInfo);
+            await enqueue(queueDir, built.paths);
+            const again = await runWith(workspace, env, DRAIN);
+            assert.equal(again.status, 0, again.stderr);
+            assert.deepEqual(await queueState(queueDir), onlyPending([]));
+            assert.ok(existsSync(narInfo), "the narinfo is back");
+            await assertCacheHoldsExactly(workspace, root, built.paths, signer);
+        } finally {
+            await cache.close();
+            await deletePaths(workspace, built);
+        }
+    });
+
+    test("staging files in tmp/ older than an hour are removed at start, fresh ones stay", async () => {
+        const { queueDir, env } = setup("stale-tmp");
+        await mkdir(join(queueDir, "tmp"), { recursive: true });
+        const minutesAgo = (minutes: number) => new Date(Date.now() - minutes * 60_000);
+        for (const [name, age] of [["stale.abc123", 61], ["fresh.def456", 59]] as const) {
+            await writeFile(join(queueDir, "tmp", name), `${absentStorePath()}\n`);
+            await utimes(join(queueDir, "tmp", name), minutesAgo(age), minutesAgo(age));
+        }
+        const result = await runWith(workspace, env, DRAIN);
+        assert.equal(result.status, 0, result.stderr);
+        assert.deepEqual((await queueState(queueDir)).tmp, ["fresh.def456"]);
+    });
+
     test("a failing destination keeps every entry queued, after retries with exponential backoff", { timeout: 120_000 }, async () => {
         const blocker = workspace.path("not-a-directory");
         await writeFile(blocker, "");
@@ -393,39 +506,74 @@ describe("drain: uploads the queue, signed, exactly once, surviving a kill", NEE
                 assert.match(result.stderr, /2 entries stay queued for the next run/, what);
                 assert.deepEqual(await queueState(queueDir), onlyPending(built.paths), what);
                 assert.equal(existsSync(wrapperDir), false, `${what}: nix copy never ran`);
-                assert.equal(existsSync(cacheDir), false, what);
+                // Only the check that Nix can open the upload URL touched the cache: no path in it.
+                assert.deepEqual(readdirSync(cacheDir).filter((file) => file.endsWith(".narinfo")), [], what);
             }
         } finally {
             await deletePaths(workspace, built);
         }
     });
 
-    test("a path the destination refuses goes to failed/ after it fails alone; the rest of its batch uploads", { timeout: 120_000 }, async () => {
-        const { queueDir, cacheDir, wrapperDir, env } = setup("refused", { NIX_CACHE_ATTEMPTS: "2", NIX_CACHE_RETRY_DELAY: "1" });
+    test("a path the destination refuses goes to failed/ after failing alone in NIX_CACHE_SET_ASIDE_AFTER runs; the rest of its batches upload; --retry-failed queues it again", { timeout: 180_000 }, async () => {
+        const { queueDir, cacheDir, wrapperDir, env } = setup("refused", { NIX_CACHE_ATTEMPTS: "2", NIX_CACHE_RETRY_DELAY: "1", NIX_CACHE_SET_ASIDE_AFTER: "2" });
         await mkdir(wrapperDir);
-        const built = await buildPaths(workspace, 4);
+        const built = await buildPaths(workspace, 6);
         const [refused, ...others] = built.paths as [string, ...string[]];
+        const [firstRun, secondRun] = [others.slice(0, 3), others.slice(3)];
+        const entry = join(queueDir, "pending", basename(refused));
         try {
-            await enqueue(queueDir, built.paths);
+            await enqueue(queueDir, [refused, ...firstRun]);
             // The newest entry (the drainer takes the oldest first), so that it fails alone after the others uploaded.
             const later = new Date(Date.now() + 60_000);
-            await utimes(join(queueDir, "pending", basename(refused)), later, later);
-            const result = await runWith(workspace, { ...env, REJECT_PATH: refused }, DRAIN);
-            assert.equal(result.status, 3, result.stderr);
+            await utimes(entry, later, later);
+            const first = await runWith(workspace, { ...env, REJECT_PATH: refused }, DRAIN);
+            assert.equal(first.status, 1, first.stderr);
             const calls = await copiedPaths(wrapperDir, dirname(refused));
             assert.deepEqual(calls.get(6), [refused]);
             // The batch twice, then each path alone, once.
-            assert.deepEqual([calls.get(1), calls.get(2)].map((paths) => [...paths!].sort()), [[...built.paths].sort(), [...built.paths].sort()]);
-            assert.deepEqual([...calls].filter(([call]) => call > 2).map(([, paths]) => paths).sort(), built.paths.map((path) => [path]).sort());
-            assert.match(result.stderr, new RegExp(`${refused}: it failed to upload alone, while other paths uploaded; moved to ${queueDir}/failed/${basename(refused)} \\(queue it again with: mv ${queueDir}/failed/${basename(refused)} ${queueDir}/pending/\\)`));
+            assert.deepEqual([calls.get(1), calls.get(2)].map((paths) => [...paths!].sort()), [[refused, ...firstRun].sort(), [refused, ...firstRun].sort()]);
+            assert.deepEqual([...calls].filter(([call]) => call > 2).map(([, paths]) => paths).sort(), [refused, ...firstRun].map((path) => [path]).sort());
+            assert.match(first.stderr, new RegExp(`${refused} failed to upload alone, while other paths uploaded \\(run 1 of 2 before it is set aside\\); it stays queued for the next run`));
+            assert.match(first.stderr, /uploaded 3 path\(s\); 1 entries stay queued for the next run/);
+            assert.deepEqual(await queueState(queueDir), onlyPending([refused]));
+            assert.equal(await readFile(entry, "utf8"), `${refused}\nfailed-alone-runs=1\n`);
+            await assertCacheHoldsExactly(workspace, cacheDir, firstRun, signer);
+
+            // A second run, with more paths to compare with: the second time it fails alone, it is set aside.
+            await enqueue(queueDir, secondRun);
+            const second = await runWith(workspace, { ...env, REJECT_PATH: refused }, DRAIN);
+            assert.equal(second.status, 3, second.stderr);
+            assert.match(second.stderr, new RegExp(`${refused}: it failed to upload alone, while other paths uploaded, in 2 separate run\\(s\\); moved to ${queueDir}/failed/${basename(refused)} \\(queue it again with: mv ${queueDir}/failed/${basename(refused)} ${queueDir}/pending/\\)`));
             assert.deepEqual(await queueState(queueDir), { pending: [], inflight: [], failed: [basename(refused)], tmp: [] });
             await assertCacheHoldsExactly(workspace, cacheDir, others, signer);
 
-            // Queued again as the log says, to a destination that takes it.
-            const requeue = await runWith(workspace, {}, "sh", ["-c", `mv ${queueDir}/failed/* ${queueDir}/pending/`]);
-            assert.equal(requeue.status, 0, requeue.stderr);
-            const again = await runWith(workspace, env, DRAIN);
+            // Queued again by the drainer's own flag, to a destination that takes it.
+            const again = await runWith(workspace, env, DRAIN, ["--retry-failed"]);
             assert.equal(again.status, 0, again.stderr);
+            assert.match(again.stderr, /queueing the 1 entries in \S+\/failed again/);
+            assert.deepEqual(await queueState(queueDir), onlyPending([]));
+            await assertCacheHoldsExactly(workspace, cacheDir, built.paths, signer);
+        } finally {
+            await deletePaths(workspace, built);
+        }
+    });
+
+    test("a path that failed alone while the destination was down goes back to the queue, not to failed/, and uploads in the next run", { timeout: 120_000 }, async () => {
+        const { queueDir, cacheDir, wrapperDir, env } = setup("outage", { NIX_CACHE_ATTEMPTS: "2", NIX_CACHE_RETRY_DELAY: "1" });
+        await mkdir(wrapperDir);
+        const built = await buildPaths(workspace, 4);
+        try {
+            await enqueue(queueDir, built.paths);
+            // Down for the batch's two attempts and the first single upload, then up again.
+            const outage = await runWith(workspace, { ...env, FAIL_CALLS: "1 2 3" }, DRAIN);
+            assert.equal(outage.status, 1, outage.stderr);
+            const [unlucky] = (await copiedPaths(wrapperDir, dirname(built.paths[0]!))).get(3)!;
+            assert.ok(unlucky !== undefined);
+            assert.deepEqual(await queueState(queueDir), onlyPending([unlucky]));
+            await assertCacheHoldsExactly(workspace, cacheDir, built.paths.filter((path) => path !== unlucky), signer);
+
+            const next = await runWith(workspace, env, DRAIN);
+            assert.equal(next.status, 0, next.stderr);
             assert.deepEqual(await queueState(queueDir), onlyPending([]));
             await assertCacheHoldsExactly(workspace, cacheDir, built.paths, signer);
         } finally {
@@ -438,6 +586,8 @@ describe("drain: uploads the queue, signed, exactly once, surviving a kill", NEE
             NIX_CACHE_ATTEMPTS: "2",
             NIX_CACHE_RETRY_DELAY: "1",
             NIX_CACHE_BATCH_SIZE: "1",
+            // Set aside the first time it fails alone while others upload.
+            NIX_CACHE_SET_ASIDE_AFTER: "1",
         });
         await mkdir(wrapperDir);
         const built = await buildPaths(workspace, 3);
@@ -484,5 +634,72 @@ describe("drain: uploads the queue, signed, exactly once, surviving a kill", NEE
         assert.equal(noNixStore.status, 2);
         assert.match(noNixStore.stderr, /drain: nix-store: command not found; put Nix's bin directory on PATH/);
         assert.deepEqual((await queueState(queueDir)).pending, [basename(path)]);
+    });
+
+    test("a Nix that cannot open s3:// stores at all stops the drainer with exit 2, naming the cause and the fix", async () => {
+        const { queueDir, env } = setup("no-s3");
+        const path = absentStorePath();
+        await enqueue(queueDir, [path]);
+        // Debian's Nix has no S3 store. Nix says "don't know how to open Nix store '<url>'" (2.8:
+        // src/libstore/store-api.cc, openStore), "... with scheme 's3'" since (src/libstore/store-registration.cc,
+        // resolveStoreConfig); `nix store ping` opens the store like every upload (src/nix/store.cc
+        // keeps `ping` as an alias of `store info`).
+        const result = await runWith(workspace, { ...env, NIX_CACHE_UPLOAD_URL: "s3://nix-cache?endpoint=https://127.0.0.1:9&region=us-east-1" }, DRAIN);
+        assert.equal(result.status, 2, result.stderr);
+        assert.match(result.stderr, /drain: nix \(Nix\) [0-9.]+ cannot open s3:\/\/ stores \(Nix says: error: don't know how to open Nix store/);
+        assert.match(result.stderr, /Debian's and Ubuntu's nix-bin are built without S3 support: upload with NixOS's Nix or the upstream installer's/);
+        assert.deepEqual(await queueState(queueDir), onlyPending([path]));
+    });
+
+    test("a destination that is merely unreachable is no configuration error: the entries stay queued, exit 1", { timeout: 60_000 }, async () => {
+        const closed = await serveWritableCache(workspace.path("closed-cache"));
+        await closed.close();
+        const { queueDir, env } = setup("unreachable", { NIX_CACHE_UPLOAD_URL: closed.url, NIX_CACHE_ATTEMPTS: "1" });
+        await mkdir(workspace.path("unreachable-calls"));
+        const built = await buildPaths(workspace, 1);
+        try {
+            await enqueue(queueDir, built.paths);
+            const result = await runWith(workspace, env, DRAIN);
+            assert.equal(result.status, 1, result.stderr);
+            assert.match(result.stderr, /cannot open http:\/\/127\.0\.0\.1:[0-9]+ now \(Nix's error is above\); trying the uploads anyway, with retries/);
+            assert.match(result.stderr, /1 entries stay queued for the next run/);
+            assert.deepEqual(await queueState(queueDir), onlyPending(built.paths));
+        } finally {
+            await deletePaths(workspace, built);
+        }
+    });
+
+    test("an unreadable AWS_SHARED_CREDENTIALS_FILE, or one without the upload URL's profile, stops the drainer with exit 2 naming it", async () => {
+        const { queueDir, env } = setup("credentials");
+        const path = absentStorePath();
+        await enqueue(queueDir, [path]);
+        const s3Env = { ...env, NIX_CACHE_UPLOAD_URL: "s3://nix-cache?endpoint=https://127.0.0.1:9&region=us-east-1&profile=nixbuilder" };
+        // Nix's S3 client reads `profile=` from AWS_SHARED_CREDENTIALS_FILE, else ~/.aws/credentials: with
+        // aws-sdk-cpp (Nix up to 2.32, src/libstore/s3-binary-cache-store.cc: ProfileConfigFileAWSCredentialsProvider;
+        // aws/aws-sdk-cpp src/aws-cpp-sdk-core/source/auth/AWSCredentialsProvider.cpp, GetCredentialsProfileFilename)
+        // and with aws-crt (2.33+, src/libstore/aws-creds.cc: CreateCredentialsProviderProfile;
+        // awslabs/aws-c-sdkutils source/aws_profile.c, s_credentials_file_path_env_variable_name).
+        const missing = workspace.path("no-such-credentials");
+        const unreadable = await runWith(workspace, { ...s3Env, AWS_SHARED_CREDENTIALS_FILE: missing }, DRAIN);
+        assert.equal(unreadable.status, 2, unreadable.stderr);
+        assert.match(unreadable.stderr, new RegExp(`cannot read the AWS credentials file ${missing} \\(AWS_SHARED_CREDENTIALS_FILE`));
+        // Unset, the file is ~/.aws/credentials (HOME is the workspace's).
+        const byDefault = await runWith(workspace, s3Env, DRAIN);
+        assert.equal(byDefault.status, 2, byDefault.stderr);
+        assert.match(byDefault.stderr, new RegExp(`cannot read the AWS credentials file ${workspace.path("home", ".aws", "credentials")} `));
+
+        const credentials = workspace.path("credentials");
+        await writeFile(credentials, "[someone-else]\naws_access_key_id = A\naws_secret_access_key = B\n\n[ nixbuilder-old ]\naws_access_key_id = C\n");
+        const noProfile = await runWith(workspace, { ...s3Env, AWS_SHARED_CREDENTIALS_FILE: credentials }, DRAIN);
+        assert.equal(noProfile.status, 2, noProfile.stderr);
+        assert.match(noProfile.stderr, new RegExp(`the AWS credentials file ${credentials} has no profile \\[nixbuilder\\], which the upload URL names \\(profile=nixbuilder\\)`));
+
+        // With the profile the check passes, and the next one speaks: Debian's Nix has no S3 store.
+        await writeFile(credentials, "[someone-else]\naws_access_key_id = A\n\n  [ nixbuilder ]  \r\naws_access_key_id = C\naws_secret_access_key = D\n");
+        const withProfile = await runWith(workspace, { ...s3Env, AWS_SHARED_CREDENTIALS_FILE: credentials }, DRAIN);
+        assert.equal(withProfile.status, 2, withProfile.stderr);
+        assert.doesNotMatch(withProfile.stderr, /credentials file/);
+        assert.match(withProfile.stderr, /cannot open s3:\/\/ stores/);
+        assert.deepEqual(await queueState(queueDir), onlyPending([path]));
     });
 });

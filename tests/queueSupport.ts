@@ -2,9 +2,11 @@
 // NixOS module that runs it: running the scripts, reading the queue, building and checking paths.
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
-import { existsSync } from "node:fs";
-import { readdir, readFile, writeFile } from "node:fs/promises";
-import { basename, dirname, join } from "node:path";
+import { createReadStream, existsSync } from "node:fs";
+import { mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { basename, dirname, join, resolve } from "node:path";
 import { narInfoIsSignedBy, parseNarInfo } from "../lib/narinfo";
 import type { NixResult, NixWorkspace } from "./nixSupport";
 
@@ -98,4 +100,57 @@ export async function assertCacheHoldsExactly(workspace: NixWorkspace, cacheDir:
     }
     // And Nix itself, trusting only the configured key, accepts every path from the cache.
     await workspace.ok("nix", ["store", "verify", "--store", `file://${cacheDir}`, "--trusted-public-keys", signer.publicKey, ...paths]);
+}
+
+export interface WritableCache {
+    /** `http://127.0.0.1:PORT`: a binary cache URL for `nix copy --to` and `--from`. */
+    url: string;
+    close(): Promise<void>;
+}
+
+/**
+ * A binary cache over loopback HTTP that takes uploads: PUT writes `<root>/<path>`, GET and HEAD
+ * read it, 404 when it is missing. Nix's HTTP binary cache store uploads with PUT (upsertFile) and,
+ * unlike its file:// store, sets `diskCache` in its constructor, so it remembers narinfos for
+ * `narinfo-cache-positive-ttl` as its S3 store does (NixOS/nix src/libstore/http-binary-cache-store.cc).
+ */
+export async function serveWritableCache(root: string): Promise<WritableCache> {
+    const server = createServer(async (request, response) => {
+        const file = resolve(root, `.${decodeURIComponent(new URL(request.url ?? "/", "http://loopback").pathname)}`);
+        if (!file.startsWith(`${root}/`)) {
+            response.writeHead(400).end();
+            return;
+        }
+        if (request.method === "PUT") {
+            const chunks: Buffer[] = [];
+            for await (const chunk of request) {
+                chunks.push(chunk as Buffer);
+            }
+            await mkdir(dirname(file), { recursive: true });
+            await writeFile(file, Buffer.concat(chunks));
+            response.writeHead(200).end();
+            return;
+        }
+        const found = await stat(file).catch(() => undefined);
+        if (!found?.isFile()) {
+            response.writeHead(404).end();
+            return;
+        }
+        response.writeHead(200, { "Content-Length": found.size });
+        if (request.method === "HEAD") {
+            response.end();
+        } else {
+            createReadStream(file).pipe(response);
+        }
+    });
+    await new Promise<void>((listening) => server.listen(0, "127.0.0.1", listening));
+    const { port } = server.address() as AddressInfo;
+    return {
+        url: `http://127.0.0.1:${port}`,
+        close: () =>
+            new Promise((closed) => {
+                server.closeAllConnections();
+                server.close(() => closed());
+            }),
+    };
 }

@@ -140,7 +140,7 @@ describe("a stack with default settings", () => {
             awsCredentials:
                 "[nixbuilder]\naws_access_key_id=nixbuilder\n" +
                 `aws_secret_access_key=${generatedPasswords.get("nix-cache-writer-secret")}\n`,
-            builderNixConf: "post-build-hook = /usr/local/bin/nix-cache-enqueue\nnarinfo-cache-positive-ttl = 0\n",
+            builderNixConf: "post-build-hook = /usr/local/bin/nix-cache-enqueue\n",
             builderDrainEnv:
                 'NIX_CACHE_UPLOAD_URL="s3://nix-cache?endpoint=https://s3.example.org:9000&region=us-east-1&profile=nixbuilder&compression=zstd"\n' +
                 'NIX_CACHE_SECRET_KEY_FILE="/etc/nix/nix-cache-secret-key"\n' +

@@ -12,6 +12,7 @@
 , initialDelay
 , maxDelay
 , batchSize
+, setAsideAfter
 , storeDir ? builtins.storeDir
 }:
 let
@@ -71,6 +72,7 @@ in
     NIX_CACHE_RETRY_DELAY = toString initialDelay;
     NIX_CACHE_MAX_RETRY_DELAY = toString maxDelay;
     NIX_CACHE_BATCH_SIZE = toString batchSize;
+    NIX_CACHE_SET_ASIDE_AFTER = toString setAsideAfter;
   } // (if credentialsFile == null then { } else {
     # Nix's S3 client reads the profile named in uploadUrl from this file.
     AWS_SHARED_CREDENTIALS_FILE = toString credentialsFile;
@@ -78,10 +80,9 @@ in
 
   # The same settings as the stack output builderNixConf, with the hook given by the module. Not
   # secret-key-files: Nix would then read the key after every build and fail the build when it is
-  # missing or unreadable. The drainer signs on upload instead.
+  # missing or unreadable. The drainer signs on upload instead. Nor narinfo-cache-positive-ttl = 0,
+  # which would make the daemon fetch every narinfo again: the drainer passes it to its own nix copy.
   nixSettings = postBuildHook: {
     post-build-hook = postBuildHook;
-    # Otherwise Nix remembers "already in the cache" for 30 days and skips paths the cache has lost.
-    narinfo-cache-positive-ttl = 0;
   };
 }
