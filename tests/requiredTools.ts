@@ -1,5 +1,6 @@
 // Tests that need a command-line tool (nix, openssl, shellcheck) must not pass by skipping in CI.
 import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
 import type { TestOptions } from "node:test";
 
 const inCI = process.env.CI === "true";
@@ -11,9 +12,17 @@ const inCI = process.env.CI === "true";
  */
 export function needsTool(command: string, installHint: string): TestOptions {
     // Only a failure to start sets `error` (ENOENT); how the tool treats `--version` does not matter.
-    const missing = spawnSync(command, ["--version"]).error !== undefined;
+    return required(spawnSync(command, ["--version"]).error !== undefined, command, installHint);
+}
+
+/** The same for something a setup step builds rather than installs (a chroot), by a file it leaves. */
+export function needsFile(path: string, installHint: string): TestOptions {
+    return required(!existsSync(path), path, installHint);
+}
+
+function required(missing: boolean, what: string, installHint: string): TestOptions {
     if (missing && !inCI) {
-        console.warn(`\n!!! SKIPPING the tests that need ${command}. ${installHint}\n`);
+        console.warn(`\n!!! SKIPPING the tests that need ${what}. ${installHint}\n`);
         return { skip: installHint };
     }
     return { skip: false };
