@@ -12,6 +12,8 @@ const NAR_HASH = /^sha256:[0-9abcdfghijklmnpqrsvwxyz]{52}$/;
 
 export interface NarInfo {
     storePath: string;
+    /** Where the (compressed) NAR is, relative to the cache: `nar/<FileHash>.nar.<ext>`. */
+    url: string;
     narHash: string;
     narSize: number;
     /** Base names (`<hash>-<name>`), as a narinfo lists them. */
@@ -43,6 +45,11 @@ export function parseNarInfo(text: string): NarInfo {
     if (!storePath.startsWith("/")) {
         throw new Error(`narinfo: StorePath must be an absolute path, got '${storePath}'`);
     }
+    // Nix refuses a narinfo without a URL as corrupt (src/libstore/nar-info.cc, NarInfo::NarInfo).
+    const url = single("URL");
+    if (url === "") {
+        throw new Error("narinfo: URL must not be empty");
+    }
     const narHash = single("NarHash");
     if (!NAR_HASH.test(narHash)) {
         throw new Error(`narinfo: NarHash must be sha256:<52 base32 characters> as Nix writes it, got '${narHash}'`);
@@ -56,7 +63,7 @@ export function parseNarInfo(text: string): NarInfo {
     if (badReference !== undefined) {
         throw new Error(`narinfo: References lists base names, got '${badReference}'`);
     }
-    return { storePath, narHash, narSize: Number(narSize), references, signatures: fields.get("Sig") ?? [] };
+    return { storePath, url, narHash, narSize: Number(narSize), references, signatures: fields.get("Sig") ?? [] };
 }
 
 /** The message Nix signs for a store path; `storeDir` turns reference base names into store paths. */

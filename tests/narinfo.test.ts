@@ -35,6 +35,7 @@ describe("parseNarInfo", () => {
     test("reads the signed fields and the signatures of a narinfo Nix wrote", () => {
         assert.deepEqual(parseNarInfo(NARINFO_BY_NIX), {
             storePath: "/nix/store/xhdaqn41zfk58cb72qbigd6hg76zpvny-nix-cache-test-top",
+            url: "nar/0dypq01q64cw125mdpn0lp0kic8s2n0gscf2mw5lwk3g21ja94nd.nar.zst",
             narHash: "sha256:1bl7wwwbpdh1cbdf6ha3g4lciz928fi5pcbnhvbbh6ll0hr2h0lw",
             narSize: 184,
             references: ["ajy39mfl6sd6pph2cx6xachc1j1nqw3v-nix-cache-test-dependency"],
@@ -51,6 +52,8 @@ describe("parseNarInfo", () => {
 
     const broken: [string, string, RegExp][] = [
         ["no StorePath", NARINFO_BY_NIX.replace(/^StorePath: .*\n/m, ""), /expected one StorePath line, found 0/],
+        ["no URL", NARINFO_BY_NIX.replace(/^URL: .*\n/m, ""), /expected one URL line, found 0/],
+        ["an empty URL", NARINFO_BY_NIX.replace(/^URL: .*$/m, "URL: "), /URL must not be empty/],
         ["two NarSize lines", `${NARINFO_BY_NIX}NarSize: 185\n`, /expected one NarSize line, found 2/],
         ["a relative StorePath", NARINFO_BY_NIX.replace("StorePath: /nix/store/", "StorePath: "), /absolute path/],
         ["an SRI NarHash", NARINFO_BY_NIX.replace(/^NarHash: .*$/m, "NarHash: sha256-JSMZUOgHY31qzveEaK3TVTCgKuSZCHwB+vCVtBJZFK0="), /NarHash must be sha256:<52 base32/],
@@ -73,6 +76,7 @@ describe("narInfoFingerprint", () => {
     test("sorts the references and joins them with commas, in the given store dir", () => {
         const info: NarInfo = {
             storePath: "/srv/store/aaaa-x",
+            url: "nar/x.nar",
             narHash: "sha256:1bl7wwwbpdh1cbdf6ha3g4lciz928fi5pcbnhvbbh6ll0hr2h0lw",
             narSize: 7,
             references: ["zzzz-z", "aaaa-x", "mmmm-m"],
