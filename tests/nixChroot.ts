@@ -22,9 +22,12 @@ export const NEEDS_NIX_CHROOT: TestOptions = needsFile(READY_MARK, BUILD_HINT);
 
 /**
  * The machine's own Debian mirror (its apt sources), so that the chroot comes from where the host's
- * packages come from; deb.debian.org without one.
+ * packages come from; deb.debian.org on other systems or without one.
  */
 function debianMirror(): string {
+    if (!/^ID=debian$/m.test(readFileSync("/etc/os-release", "utf8"))) {
+        return "http://deb.debian.org/debian";
+    }
     const deb822 = "/etc/apt/sources.list.d";
     const sources = [
         ...(existsSync(deb822) ? readdirSync(deb822).filter((name) => name.endsWith(".sources")).map((name) => join(deb822, name)) : []),
