@@ -2,8 +2,9 @@
 // NixOS module that runs it: running the scripts, reading the queue, building and checking paths.
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
-import { createReadStream, existsSync } from "node:fs";
-import { mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
+import { once } from "node:events";
+import { existsSync } from "node:fs";
+import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { basename, dirname, join, resolve } from "node:path";
@@ -119,9 +120,7 @@ export async function serveWritableCache(root: string): Promise<WritableCache> {
         const file = resolve(root, `.${decodeURIComponent(new URL(request.url ?? "/", "http://loopback").pathname)}`);
         if (!file.startsWith(`${root}/`)) {
             response.writeHead(400).end();
-            return;
-        }
-        if (request.method === "PUT") {
+        } else if (request.method === "PUT") {
             const chunks: Buffer[] = [];
             for await (const chunk of request) {
                 chunks.push(chunk as Buffer);
@@ -129,28 +128,19 @@ export async function serveWritableCache(root: string): Promise<WritableCache> {
             await mkdir(dirname(file), { recursive: true });
             await writeFile(file, Buffer.concat(chunks));
             response.writeHead(200).end();
-            return;
-        }
-        const found = await stat(file).catch(() => undefined);
-        if (!found?.isFile()) {
-            response.writeHead(404).end();
-            return;
-        }
-        response.writeHead(200, { "Content-Length": found.size });
-        if (request.method === "HEAD") {
-            response.end();
         } else {
-            createReadStream(file).pipe(response);
+            const content = await readFile(file).catch(() => undefined);
+            response.writeHead(content === undefined ? 404 : 200).end(request.method === "HEAD" ? undefined : content);
         }
     });
-    await new Promise<void>((listening) => server.listen(0, "127.0.0.1", listening));
-    const { port } = server.address() as AddressInfo;
+    server.listen(0, "127.0.0.1");
+    await once(server, "listening");
     return {
-        url: `http://127.0.0.1:${port}`,
-        close: () =>
-            new Promise((closed) => {
-                server.closeAllConnections();
-                server.close(() => closed());
-            }),
+        url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+        close: async () => {
+            server.closeAllConnections();
+            server.close();
+            await once(server, "close");
+        },
     };
 }
