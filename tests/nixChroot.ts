@@ -114,7 +114,9 @@ export class ChrootNixWorkspace {
             `NIX_CONF_DIR=${this.path("etc")}`,
         ];
         // util-linux unshare(1): a private mount namespace, so the mounts end with the command.
-        const script = 'mount -t proc proc "$0/proc" && mount --bind /dev/pts "$0/dev/pts" && exec chroot "$0" env -i "$@"';
+        // Without CAP_SYS_ADMIN (an unprivileged container) neither works: a clear error, not a Nix one.
+        const script =
+            '{ mount -t proc proc "$0/proc" && mount --bind /dev/pts "$0/dev/pts"; } || exit 97; exec chroot "$0" env -i "$@"';
         return new Promise((done, fail) => {
             const child = spawn(
                 "unshare",
@@ -126,7 +128,11 @@ export class ChrootNixWorkspace {
             child.stdout.on("data", (chunk) => (stdout += chunk));
             child.stderr.on("data", (chunk) => (stderr += chunk));
             child.on("error", fail);
-            child.on("close", (status) => done({ status, stdout, stderr }));
+            child.on("close", (status) =>
+                status === 97 || /^unshare: /m.test(stderr)
+                    ? fail(new Error(`cannot mount /proc and /dev/pts into ${CHROOT_DIR} (needs CAP_SYS_ADMIN):\n${stderr}`))
+                    : done({ status, stdout, stderr }),
+            );
             child.stdin.on("error", (error: NodeJS.ErrnoException) => {
                 if (error.code !== "EPIPE") {
                     fail(error);
