@@ -640,10 +640,10 @@ describe("drain: uploads the queue, signed, exactly once, surviving a kill", NEE
         const { queueDir, env } = setup("no-s3");
         const path = absentStorePath();
         await enqueue(queueDir, [path]);
-        // Debian's Nix has no S3 store. Nix says "don't know how to open Nix store '<url>'" (2.8:
-        // src/libstore/store-api.cc, openStore), "... with scheme 's3'" since (src/libstore/store-registration.cc,
-        // resolveStoreConfig); `nix store ping` opens the store like every upload (src/nix/store.cc
-        // keeps `ping` as an alias of `store info`).
+        // Debian's Nix has no S3 store. NixOS/nix says "don't know how to open Nix store '<url>'" (2.8:
+        // src/libstore/store-api.cc, openStore), in current versions "... with scheme 's3'"
+        // (src/libstore/store-registration.cc, resolveStoreConfig); openStore then calls init(), as for
+        // every upload. `nix store ping` is kept as an alias of `nix store info` (src/nix/store.cc).
         const result = await runWith(workspace, { ...env, NIX_CACHE_UPLOAD_URL: "s3://nix-cache?endpoint=https://127.0.0.1:9&region=us-east-1" }, DRAIN);
         assert.equal(result.status, 2, result.stderr);
         assert.match(result.stderr, /drain: nix \(Nix\) [0-9.]+ cannot open s3:\/\/ stores \(Nix says: error: don't know how to open Nix store/);
