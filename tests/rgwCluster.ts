@@ -12,7 +12,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, type TestOptions } from "node:test";
-import { Client } from "minio";
+import { Client, type ClientOptions } from "minio";
 import { needsTool } from "./requiredTools";
 import { expectedSignature } from "./sigv4";
 
@@ -260,7 +260,7 @@ export class RgwCluster {
     }
 
     /** An S3 client for this RGW, path-style; anonymous without credentials. */
-    s3(credentials?: Credentials): Client {
+    s3(credentials?: Credentials, options: Partial<ClientOptions> = {}): Client {
         return new Client({
             endPoint: "127.0.0.1",
             port: this.port,
@@ -268,6 +268,7 @@ export class RgwCluster {
             region: REGION,
             pathStyle: true,
             ...(credentials ?? {}),
+            ...options,
         });
     }
 

@@ -1,0 +1,39 @@
+// The two real Nix clients the tests run: Debian 12's Nix 2.8 on the host and Debian testing's
+// Nix 2.34 in a chroot (tests/nixChroot.ts), each with a fresh, empty store of its own.
+import type { TestContext, TestOptions } from "node:test";
+import { ChrootNixWorkspace, NEEDS_NIX_CHROOT } from "./nixChroot";
+import { NEEDS_NIX, NixWorkspace, type NixResult } from "./nixSupport";
+
+/** A fresh Nix client with an empty store of its own. */
+export interface NixClient {
+    run(command: string, args: string[], input?: string): Promise<NixResult>;
+    /** The client's store as its Nix sees it (`--store` / `--to`). */
+    store: string;
+}
+
+/**
+ * The two Nix versions, each with how it refuses a path without a signature it trusts (NixOS/nix
+ * src/libstore/local-store.cc, LocalStore::addToStore: the message changed between the two).
+ */
+export const NIX_CLIENTS: { version: string; options: TestOptions; refusal: RegExp; create(t: TestContext): Promise<NixClient> }[] = [
+    {
+        version: "2.8",
+        options: NEEDS_NIX,
+        refusal: /because it lacks a valid signature/,
+        async create(t) {
+            const workspace = await NixWorkspace.create();
+            t.after(() => workspace.remove());
+            return { run: (command, args, input) => workspace.run(command, args, input), store: workspace.path("store") };
+        },
+    },
+    {
+        version: "2.34",
+        options: NEEDS_NIX_CHROOT,
+        refusal: /because it lacks a signature by a trusted key/,
+        async create(t) {
+            const workspace = await ChrootNixWorkspace.create();
+            t.after(() => workspace.remove());
+            return { run: (command, args, input) => workspace.run(command, args, input), store: workspace.path("store") };
+        },
+    },
+];
