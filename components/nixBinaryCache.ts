@@ -77,7 +77,6 @@ export class NixBinaryCache extends pulumi.ComponentResource {
                     bucket: bucket.bucketName,
                     expireDays: settings.expireDays,
                     cacheInfo,
-                    connection: settings.minio,
                     storage: bucket,
                 },
                 { parent: this },

@@ -1,10 +1,11 @@
-// Expiry as an S3 lifecycle configuration: one rule that expires every object larger than
-// `nix-cache-info` after N days. Nix refuses a cache without `nix-cache-info`, so the rule must never
+// Expiry as one rule in the bucket's S3 lifecycle configuration: it expires every object larger than
+// `nix-cache-info` after N days, and the configuration's other rules are not the stack's to touch. Nix refuses a cache without `nix-cache-info`, so the rule must never
 // match it; MinIO has no "all but this key" filter, but it has ObjectSizeGreaterThan (releases from
 // RELEASE.2023-12-02T10-51-33Z on), and every other object in a cache is larger than that file.
 import { isDeepStrictEqual } from "node:util";
 
-const EXPIRY_RULE_ID = "nix-cache-expiry";
+/** The ID of the one rule in a bucket's lifecycle configuration that this stack owns. */
+export const EXPIRY_RULE_ID = "nix-cache-expiry";
 export const MAX_EXPIRE_DAYS = 36500;
 
 /**
@@ -17,7 +18,8 @@ export const MAX_EXPIRE_DAYS = 36500;
  *   "Compression: none\n" (or a longer name, or a shorter one with a longer URL)  >= 18
  *   "NarHash: sha256:" + 52 chars + "\n"                              = 69
  *   "NarSize: " + digits + "\n"                                       >= 11
- * A threshold under 200 bytes keeps a clear margin below that.
+ * A threshold under 200 bytes keeps a clear margin below that (tests/expiry.nix.test.ts checks it
+ * against a narinfo real Nix writes).
  */
 const THRESHOLD_LIMIT = 200;
 
@@ -26,11 +28,6 @@ export interface ExpiryRule {
     Status: "Enabled";
     Filter: { ObjectSizeGreaterThan: number };
     Expiration: { Days: number };
-}
-
-/** The S3 LifecycleConfiguration document, in the shape the `minio` SDK renders to XML. */
-export interface LifecycleConfiguration {
-    Rule: ExpiryRule[];
 }
 
 /** Why `nix-cache-info` with this content cannot serve as the size threshold, or undefined. */
@@ -53,49 +50,60 @@ export function expireDaysProblem(days: number): string | undefined {
     return undefined;
 }
 
-/** The lifecycle configuration that expires everything larger than `cacheInfo` after `expireDays`. */
-export function expiryLifecycle(expireDays: number, cacheInfo: string): LifecycleConfiguration {
+/** The stack's rule: everything larger than `cacheInfo` expires after `expireDays`. */
+export function expiryRule(expireDays: number, cacheInfo: string): ExpiryRule {
     const problem = expireDaysProblem(expireDays) ?? thresholdProblem(cacheInfo);
     if (problem !== undefined) {
         throw new Error(`expiry: ${problem}`);
     }
     return {
-        Rule: [
-            {
-                ID: EXPIRY_RULE_ID,
-                Status: "Enabled",
-                Filter: { ObjectSizeGreaterThan: Buffer.byteLength(cacheInfo, "utf8") },
-                Expiration: { Days: expireDays },
-            },
-        ],
+        ID: EXPIRY_RULE_ID,
+        Status: "Enabled",
+        Filter: { ObjectSizeGreaterThan: Buffer.byteLength(cacheInfo, "utf8") },
+        Expiration: { Days: expireDays },
     };
 }
 
-/**
- * The rules of a configuration as the `minio` SDK parses GetBucketLifecycleConfiguration (its XML
- * parser yields one object for a single <Rule> and an array for several), always as a list.
- */
-export function liveRules(parsed: unknown): unknown[] {
-    const rule = (parsed as { Rule?: unknown } | undefined)?.Rule;
-    if (rule === undefined) {
-        return [];
-    }
-    return Array.isArray(rule) ? rule : [rule];
+/** One rule of a bucket's lifecycle configuration: its element as the server sent it, and what it says. */
+export interface LiveRule {
+    /** Written back byte for byte, so that a rule this stack does not own stays exactly as it was. */
+    xml: string;
+    /** Element names to text, as fast-xml-parser reads them ("007" stays "007"). */
+    parsed: { ID?: unknown; [element: string]: unknown };
 }
 
 /**
- * Whether the bucket's configuration (as the SDK parses it, or as recorded in state) expires exactly
- * what the wanted one does: as many rules, each wanted rule stored with the same id, status, size
- * threshold and days, and no filter that narrows or changes it. A server that dropped the size
- * filter stores a rule without a threshold, which is never the same.
+ * The rules of a GetBucketLifecycleConfiguration answer. In S3's schema the <Rule> elements are the
+ * children of LifecycleConfiguration and contain no <Rule>, so each runs to the next </Rule>. If a
+ * parser counts other rules than that split finds, the rules cannot be kept as they are: refused.
  */
-export function sameConfiguration(live: unknown, wanted: LifecycleConfiguration): boolean {
+export function liveRules(configurationXml: string): LiveRule[] {
+    const { XMLParser } = require("fast-xml-parser") as typeof import("fast-xml-parser");
+    const parser = new XMLParser({ parseTagValue: false, isArray: (_name, path) => path === "LifecycleConfiguration.Rule" });
+    const elements = configurationXml.match(/<Rule(?:\s[^>]*)?>[\s\S]*?<\/Rule\s*>/g) ?? [];
+    const parsed = (parser.parse(configurationXml) as { LifecycleConfiguration?: { Rule?: unknown[] } }).LifecycleConfiguration?.Rule ?? [];
+    if (parsed.length !== elements.length) {
+        throw new Error(
+            `the bucket's lifecycle configuration has ${parsed.length} rules, of which ${elements.length} could be ` +
+                "kept as they are; nothing was changed",
+        );
+    }
+    return elements.map((xml) => ({ xml, parsed: (parser.parse(xml) as { Rule: LiveRule["parsed"] }).Rule }));
+}
+
+/**
+ * Whether a stored rule (parsed from the server's answer, or as recorded in state) expires exactly
+ * what the wanted one does: the same id, status, size threshold and days, and no filter that narrows
+ * or changes it. A server that dropped the size filter stores a rule without a threshold, which is
+ * never the same.
+ */
+export function sameRule(stored: unknown, wanted: ExpiryRule): boolean {
     // The helpers live inside: the expiry provider captures this function, and Pulumi's closure
     // serializer inspects every captured function on its own (see providers/bucketLifecycle.ts).
     const isRecord = (value: unknown): value is Record<string, unknown> =>
         typeof value === "object" && value !== null && !Array.isArray(value);
 
-    /** A whole number as the SDK's XML parser yields it (a number) or as XML text; undefined otherwise. */
+    /** A whole number as recorded in state (a number) or as XML text; undefined otherwise. */
     function wholeNumber(value: unknown): number | undefined {
         if (typeof value === "number") {
             return Number.isSafeInteger(value) ? value : undefined;
@@ -143,14 +151,8 @@ export function sameConfiguration(live: unknown, wanted: LifecycleConfiguration)
         return { id: rule.ID, status: rule.Status, threshold, days };
     }
 
-    const stored = liveRules(live).map(ruleEssentials);
-    return (
-        stored.length === wanted.Rule.length &&
-        wanted.Rule.every((rule) => {
-            const essentials = ruleEssentials(rule);
-            return essentials !== undefined && stored.some((candidate) => isDeepStrictEqual(candidate, essentials));
-        })
-    );
+    const essentials = ruleEssentials(stored);
+    return essentials !== undefined && isDeepStrictEqual(essentials, ruleEssentials(wanted));
 }
 
 const UPGRADE_HINT =
@@ -159,33 +161,33 @@ const UPGRADE_HINT =
     "to a release from December 2023 or later, or set nix-cache:expireDays to 0 to go without expiry";
 
 /**
- * The error to report when the server refused the configuration. MinIO before the size filter
- * answers `unknown XML Tag`: with code InvalidRequest up to RELEASE.2023-06-16, InvalidArgument
- * after; other S3 servers refuse unknown schema with MalformedXML.
+ * The error to report when reading or writing the configuration failed. A write that MinIO before
+ * the size filter refuses answers `unknown XML Tag`: with code InvalidRequest up to
+ * RELEASE.2023-06-16, InvalidArgument after; other S3 servers refuse unknown schema with MalformedXML.
  */
-export function lifecycleWriteError(error: unknown, bucket: string): Error {
+export function lifecycleRequestError(error: unknown, bucket: string, request: "reading" | "writing"): Error {
     const { code, message } = error as { code?: unknown; message?: unknown };
     const said = `${String(code ?? "error")}: ${String(message ?? error)}`;
     const unsupportedFilter =
         ((code === "InvalidArgument" || code === "InvalidRequest") && /unknown XML tag/i.test(String(message))) ||
         code === "MalformedXML";
-    if (unsupportedFilter) {
+    if (request === "writing" && unsupportedFilter) {
         return new Error(
             `bucket '${bucket}': the server refused the expiry rule (${said}). ${UPGRADE_HINT}. ` +
                 "Nothing was changed on the server.",
         );
     }
-    return new Error(`bucket '${bucket}': writing the lifecycle configuration failed (${said})`);
+    return new Error(`bucket '${bucket}': ${request} the lifecycle configuration failed (${said})`);
 }
 
 /**
  * The error when the server accepted the configuration but stored something else. MinIO before
  * RELEASE.2021-02-07 silently drops unknown filter elements, which turns the rule into "expire
- * everything", nix-cache-info included; the caller removes that configuration again.
+ * everything", nix-cache-info included; the caller removes that rule again.
  */
 export function lifecycleMismatchError(bucket: string, stored: unknown): Error {
     return new Error(
-        `bucket '${bucket}': the server accepted the expiry rule but stored ${JSON.stringify(liveRules(stored))} ` +
+        `bucket '${bucket}': the server accepted the expiry rule but stored ${JSON.stringify(stored ?? null)} ` +
             "instead; a server that drops the size filter would expire nix-cache-info, so the rule was removed " +
             `again. ${UPGRADE_HINT}.`,
     );

@@ -35,6 +35,17 @@ export function parseServer(server: string): { endPoint: string; port?: number }
     return port >= 1 && port <= 65535 ? { endPoint, port } : undefined;
 }
 
+/** Every `minio:*` key minioConnection reads: what the expiry provider looks up in the stack's configuration. */
+export const MINIO_CONFIG_KEYS = [
+    "minio:minioServer",
+    "minio:minioSsl",
+    "minio:minioRegion",
+    "minio:minioUser",
+    "minio:minioPassword",
+    "minio:minioCacertFile",
+    "minio:minioInsecure",
+] as const;
+
 /** terraform-provider-minio reads booleans from the environment as "true", "1" or "on". */
 const truthy = (value: string | undefined): boolean => value === "true" || value === "1" || value === "on";
 

@@ -2,11 +2,11 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import {
-    expiryLifecycle,
+    expiryRule,
     lifecycleMismatchError,
-    lifecycleWriteError,
+    lifecycleRequestError,
     liveRules,
-    sameConfiguration,
+    sameRule,
     thresholdProblem,
 } from "../lib/lifecycle";
 import { minioConnection, parseServer } from "../lib/minioConnection";
@@ -25,19 +25,15 @@ function problemsFor(config: Record<string, string>, env: Record<string, string>
     }
 }
 
-describe("the lifecycle configuration", () => {
-    test("one rule: everything larger than nix-cache-info expires after the given days", () => {
-        assert.deepEqual(expiryLifecycle(30, DEFAULT_CACHE_INFO), {
-            Rule: [
-                {
-                    ID: "nix-cache-expiry",
-                    Status: "Enabled",
-                    Filter: { ObjectSizeGreaterThan: 51 },
-                    Expiration: { Days: 30 },
-                },
-            ],
+describe("the lifecycle rule", () => {
+    test("everything larger than nix-cache-info expires after the given days", () => {
+        assert.deepEqual(expiryRule(30, DEFAULT_CACHE_INFO), {
+            ID: "nix-cache-expiry",
+            Status: "Enabled",
+            Filter: { ObjectSizeGreaterThan: 51 },
+            Expiration: { Days: 30 },
         });
-        assert.deepEqual(expiryLifecycle(1, "StoreDir: /gnu/store\nWantMassQuery: 0\nPriority: 123456\n").Rule[0], {
+        assert.deepEqual(expiryRule(1, "StoreDir: /gnu/store\nWantMassQuery: 0\nPriority: 123456\n"), {
             ID: "nix-cache-expiry",
             Status: "Enabled",
             Filter: { ObjectSizeGreaterThan: 55 },
@@ -46,134 +42,152 @@ describe("the lifecycle configuration", () => {
     });
 
     test("the threshold counts bytes, not characters", () => {
-        assert.equal(expiryLifecycle(7, "StoreDir: /nix/störe\n").Rule[0]!.Filter.ObjectSizeGreaterThan, 22);
+        assert.equal(expiryRule(7, "StoreDir: /nix/störe\n").Filter.ObjectSizeGreaterThan, 22);
     });
 
     test("days outside 1..36500 or fractional are refused", () => {
         for (const days of [0, -1, 1.5, 36501, Number.NaN]) {
-            assert.throws(() => expiryLifecycle(days, DEFAULT_CACHE_INFO), /expiry: must be a whole number of days from 1 to 36500/);
+            assert.throws(() => expiryRule(days, DEFAULT_CACHE_INFO), /expiry: must be a whole number of days from 1 to 36500/);
         }
-        assert.equal(expiryLifecycle(36500, DEFAULT_CACHE_INFO).Rule[0]!.Expiration.Days, 36500);
+        assert.equal(expiryRule(36500, DEFAULT_CACHE_INFO).Expiration.Days, 36500);
     });
 
-    test("the threshold must stay under 200 bytes", () => {
+    test("the threshold must stay under 200 bytes (checked against a narinfo real Nix writes in expiry.nix.test.ts)", () => {
         assert.equal(thresholdProblem("x".repeat(199)), undefined);
         assert.match(thresholdProblem("x".repeat(200)) ?? "", /nix-cache-info would be 200 bytes; .* under 200 bytes/);
-        assert.throws(() => expiryLifecycle(30, "x".repeat(250)), /nix-cache-info would be 250 bytes/);
+        assert.throws(() => expiryRule(30, "x".repeat(250)), /nix-cache-info would be 250 bytes/);
+    });
+});
+
+describe("the rules of a GetBucketLifecycleConfiguration answer", () => {
+    // Shaped as MinIO and AWS answer (docs.aws.amazon.com, GetBucketLifecycleConfiguration, Response Syntax).
+    const foreign =
+        "<Rule>\n  <ID>007</ID>\n  <Filter><And><Prefix>log/0123 </Prefix><Tag><Key>a&amp;b</Key><Value>007</Value></Tag></And></Filter>" +
+        "\n  <Status>Disabled</Status><Expiration><Days>90</Days></Expiration>\n</Rule>";
+    const abort =
+        "<Rule><ID>abort-uploads</ID><Status>Enabled</Status><Filter><Prefix></Prefix></Filter>" +
+        "<AbortIncompleteMultipartUpload><DaysAfterInitiation>7</DaysAfterInitiation></AbortIncompleteMultipartUpload></Rule>";
+    const answer = (...rules: string[]) =>
+        `<?xml version="1.0" encoding="UTF-8"?>\n<LifecycleConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/">${rules.join("\n")}</LifecycleConfiguration>`;
+
+    test("each rule's element exactly as sent, so that it can be written back unchanged, and what it says", () => {
+        const rules = liveRules(answer(foreign, abort));
+        assert.deepEqual(rules.map((rule) => rule.xml), [foreign, abort]);
+        assert.deepEqual(rules[0]!.parsed, {
+            ID: "007",
+            Filter: { And: { Prefix: "log/0123", Tag: { Key: "a&b", Value: "007" } } },
+            Status: "Disabled",
+            Expiration: { Days: "90" },
+        });
+        assert.equal(rules[1]!.parsed.ID, "abort-uploads");
+        assert.deepEqual(liveRules(answer(abort)).map((rule) => rule.xml), [abort]);
+        assert.deepEqual(liveRules(answer()), []);
     });
 
-    test("the smallest narinfo Nix can write is larger than the 200-byte bound", () => {
-        // Every line Nix always writes, each as short as it can be (store dir "/x", name "a").
-        const smallest = [
-            "StorePath: /x/00000000000000000000000000000000-a",
-            "URL: nar/0000000000000000000000000000000000000000000000000000.nar",
-            "Compression: none",
-            "NarHash: sha256:0000000000000000000000000000000000000000000000000000",
-            "NarSize: 0",
+    test("an answer whose rules cannot all be split out unchanged is refused", () => {
+        assert.throws(
+            () => liveRules(answer(abort, "<Rule/>")),
+            /has 2 rules, of which 1 could be kept as they are; nothing was changed/,
+        );
+    });
+});
+
+describe("a stored rule is the stack's rule when it expires the same objects", () => {
+    const wanted = expiryRule(30, DEFAULT_CACHE_INFO);
+    // As parsed from the server's XML (text) or as recorded in state (numbers).
+    const rule = { ID: "nix-cache-expiry", Status: "Enabled", Filter: { ObjectSizeGreaterThan: "51" }, Expiration: { Days: "30" } };
+    const storedAs = (changes: Record<string, unknown>) => ({ ...rule, ...changes });
+
+    test("whatever the element order, extra defaults or an empty prefix", () => {
+        for (const stored of [
+            rule,
+            wanted,
+            { Expiration: { Days: 30 }, Filter: { ObjectSizeGreaterThan: 51 }, Status: "Enabled", ID: "nix-cache-expiry" },
+            storedAs({ Filter: { Prefix: "", ObjectSizeGreaterThan: "51" } }),
+            storedAs({ Filter: { And: { Prefix: "", ObjectSizeGreaterThan: "51" } } }),
+            storedAs({ Prefix: "", Expiration: { Days: "30", ExpiredObjectDeleteMarker: "false" } }),
+            storedAs({ NoncurrentVersionExpiration: "", Transition: "", DelMarkerExpiration: "" }),
+        ]) {
+            assert.equal(sameRule(stored, wanted), true, JSON.stringify(stored));
+        }
+    });
+
+    test("not when the size filter is gone, narrowed or changed", () => {
+        for (const filter of [
+            undefined,
             "",
-        ].join("\n");
-        assert.equal(Buffer.byteLength(smallest), 213);
+            {},
+            { Prefix: "" }, // what servers that drop unknown filter elements store
+            { Prefix: "nar/", ObjectSizeGreaterThan: 51 },
+            { Tag: { Key: "keep", Value: "no" }, ObjectSizeGreaterThan: 51 },
+            { ObjectSizeGreaterThan: 51, ObjectSizeLessThan: 1000000 },
+            { And: { Prefix: "nar/", ObjectSizeGreaterThan: 51 } },
+            { And: { Tag: { Key: "keep", Value: "no" }, ObjectSizeGreaterThan: 51 } },
+            { And: { Prefix: "" } },
+            { ObjectSizeGreaterThan: 52 },
+            { ObjectSizeGreaterThan: 0 },
+            { ObjectSizeGreaterThan: "51 bytes" },
+            { ObjectSizeGreaterThan: [51, 51] },
+            { ObjectSizeGreaterThan: 51, And: { ObjectSizeGreaterThan: 51 } },
+            { ObjectSizeGreaterThan: 51, Unknown: "" },
+        ]) {
+            assert.equal(sameRule(storedAs({ Filter: filter }), wanted), false, JSON.stringify(filter));
+        }
+        assert.equal(sameRule(storedAs({ Prefix: "nar/" }), wanted), false, "a rule-level prefix narrows too");
     });
 
-    test("the live rules, as the SDK parses one or several <Rule> elements", () => {
-        const rule = { ID: "a", Status: "Enabled" };
-        assert.deepEqual(liveRules({ Rule: rule }), [rule]);
-        assert.deepEqual(liveRules({ Rule: [rule, rule] }), [rule, rule]);
-        assert.deepEqual(liveRules(undefined), []);
-        assert.deepEqual(liveRules(""), []);
+    test("not for other days, status or id, nor without a rule", () => {
+        for (const changes of [
+            { Expiration: { Days: 7 } },
+            { Expiration: { Date: "2030-01-01T00:00:00Z" } },
+            { Expiration: "" },
+            { Status: "Disabled" },
+            { ID: "other" },
+        ]) {
+            assert.equal(sameRule(storedAs(changes), wanted), false, JSON.stringify(changes));
+        }
+        assert.equal(sameRule(undefined, wanted), false);
     });
 
-    describe("a stored configuration is the wanted one when it expires the same objects", () => {
-        const wanted = expiryLifecycle(30, DEFAULT_CACHE_INFO);
-        // As the SDK parses GetBucketLifecycleConfiguration: a single <Rule> is an object, numbers are numbers.
-        const rule = { ID: "nix-cache-expiry", Status: "Enabled", Filter: { ObjectSizeGreaterThan: 51 }, Expiration: { Days: 30 } };
-        const storedAs = (changes: Record<string, unknown>) => ({ Rule: { ...rule, ...changes } });
-
-        test("whatever the element order, extra defaults or an empty prefix", () => {
-            for (const stored of [
-                { Rule: { Expiration: { Days: 30 }, Filter: { ObjectSizeGreaterThan: 51 }, Status: "Enabled", ID: "nix-cache-expiry" } },
-                { Rule: [rule] },
-                storedAs({ Filter: { Prefix: "", ObjectSizeGreaterThan: 51 } }),
-                storedAs({ Filter: { And: { Prefix: "", ObjectSizeGreaterThan: 51 } } }),
-                storedAs({ Filter: { ObjectSizeGreaterThan: "51" }, Expiration: { Days: "30" } }),
-                storedAs({ Prefix: "", Expiration: { Days: 30, ExpiredObjectDeleteMarker: false } }),
-                storedAs({ NoncurrentVersionExpiration: "", Transition: "", DelMarkerExpiration: "" }),
-            ]) {
-                assert.equal(sameConfiguration(stored, wanted), true, JSON.stringify(stored));
-            }
-        });
-
-        test("not when the size filter is gone, narrowed or changed", () => {
-            for (const filter of [
-                undefined,
-                "",
-                {},
-                { Prefix: "" }, // what servers that drop unknown filter elements store
-                { Prefix: "nar/", ObjectSizeGreaterThan: 51 },
-                { Tag: { Key: "keep", Value: "no" }, ObjectSizeGreaterThan: 51 },
-                { ObjectSizeGreaterThan: 51, ObjectSizeLessThan: 1000000 },
-                { And: { Prefix: "nar/", ObjectSizeGreaterThan: 51 } },
-                { And: { Tag: { Key: "keep", Value: "no" }, ObjectSizeGreaterThan: 51 } },
-                { And: { Prefix: "" } },
-                { ObjectSizeGreaterThan: 52 },
-                { ObjectSizeGreaterThan: 0 },
-                { ObjectSizeGreaterThan: "51 bytes" },
-                { ObjectSizeGreaterThan: [51, 51] },
-                { ObjectSizeGreaterThan: 51, And: { ObjectSizeGreaterThan: 51 } },
-                { ObjectSizeGreaterThan: 51, Unknown: "" },
-            ]) {
-                assert.equal(sameConfiguration(storedAs({ Filter: filter }), wanted), false, JSON.stringify(filter));
-            }
-            assert.equal(sameConfiguration(storedAs({ Prefix: "nar/" }), wanted), false, "a rule-level prefix narrows too");
-        });
-
-        test("not for other days, status, id or rules", () => {
-            for (const changes of [
-                { Expiration: { Days: 7 } },
-                { Expiration: { Date: "2030-01-01T00:00:00Z" } },
-                { Expiration: "" },
-                { Status: "Disabled" },
-                { ID: "other" },
-            ]) {
-                assert.equal(sameConfiguration(storedAs(changes), wanted), false, JSON.stringify(changes));
-            }
-            assert.equal(sameConfiguration({ Rule: [rule, { ...rule, ID: "other" }] }, wanted), false);
-            assert.equal(sameConfiguration({ Rule: [rule, rule] }, wanted), false);
-            assert.equal(sameConfiguration(undefined, wanted), false);
-            const twoRules = { Rule: [wanted.Rule[0]!, { ...wanted.Rule[0]!, ID: "second" }] };
-            assert.equal(sameConfiguration({ Rule: [rule] }, twoRules), false);
-            assert.equal(sameConfiguration({ Rule: [{ ...rule, ID: "second" }, rule] }, twoRules), true, "rule order does not matter");
-        });
-
-        test("two rules that both do something else are not the same", () => {
-            const narrowed = { ...rule, Filter: { Prefix: "nar/" } };
-            assert.equal(sameConfiguration({ Rule: narrowed }, { Rule: [narrowed] } as unknown as typeof wanted), false);
-        });
+    test("two rules that both do something else are not the same", () => {
+        const narrowed = { ...rule, Filter: { Prefix: "nar/" } };
+        assert.equal(sameRule(narrowed, narrowed as unknown as typeof wanted), false);
     });
 });
 
 describe("errors from the server", () => {
+    const writeError = (error: unknown, bucket: string) => lifecycleRequestError(error, bucket, "writing");
+
     test("MinIO's refusal of the size filter becomes the upgrade message", () => {
         for (const code of ["InvalidArgument", "InvalidRequest"]) {
-            const error = lifecycleWriteError({ code, message: "unknown XML Tag" }, "nix-cache");
+            const error = writeError({ code, message: "unknown XML Tag" }, "nix-cache");
             assert.match(error.message, new RegExp(`^bucket 'nix-cache': the server refused the expiry rule \\(${code}: unknown XML Tag\\)`));
             assert.match(error.message, /MinIO releases before December 2023 \(RELEASE\.2023-12-02T10-51-33Z\) do not support/);
             assert.match(error.message, /Upgrade MinIO .* or set nix-cache:expireDays to 0/);
         }
-        assert.match(lifecycleWriteError({ code: "MalformedXML", message: "The XML ..." }, "b").message, /do not support/);
+        assert.match(writeError({ code: "MalformedXML", message: "The XML ..." }, "b").message, /do not support/);
     });
 
     test("other errors are reported as they are", () => {
-        const error = lifecycleWriteError({ code: "AccessDenied", message: "Access Denied." }, "nix-cache");
+        const error = writeError({ code: "AccessDenied", message: "Access Denied." }, "nix-cache");
         assert.equal(error.message, "bucket 'nix-cache': writing the lifecycle configuration failed (AccessDenied: Access Denied.)");
-        assert.doesNotMatch(lifecycleWriteError({ code: "InvalidArgument", message: "Days must be positive" }, "b").message, /upgrade/i);
-        assert.match(lifecycleWriteError(new Error("connect ECONNREFUSED"), "b").message, /failed \(error: connect ECONNREFUSED\)/);
+        assert.doesNotMatch(writeError({ code: "InvalidArgument", message: "Days must be positive" }, "b").message, /upgrade/i);
+        assert.match(writeError(new Error("connect ECONNREFUSED"), "b").message, /failed \(error: connect ECONNREFUSED\)/);
     });
 
-    test("a configuration stored without the filter is named in the error", () => {
-        const error = lifecycleMismatchError("nix-cache", { Rule: { ID: "nix-cache-expiry", Filter: "" } });
-        assert.match(error.message, /stored \[\{"ID":"nix-cache-expiry","Filter":""\}\] instead/);
+    test("a rule stored without the filter is named in the error", () => {
+        const error = lifecycleMismatchError("nix-cache", { ID: "nix-cache-expiry", Filter: "" });
+        assert.match(error.message, /stored \{"ID":"nix-cache-expiry","Filter":""\} instead/);
         assert.match(error.message, /the rule was removed again/);
+        assert.match(lifecycleMismatchError("b", undefined).message, /stored null instead/);
+    });
+
+    test("a failed read names the server's code, and is never mistaken for a refused rule", () => {
+        assert.equal(
+            lifecycleRequestError({ code: "AccessDenied", message: "Access Denied." }, "nix-cache", "reading").message,
+            "bucket 'nix-cache': reading the lifecycle configuration failed (AccessDenied: Access Denied.)",
+        );
+        assert.doesNotMatch(lifecycleRequestError({ code: "MalformedXML", message: "..." }, "b", "reading").message, /refused/);
     });
 });
 

@@ -1,7 +1,9 @@
 // A loopback stand-in for MinIO's bucket lifecycle API (PUT, GET, DELETE /<bucket>?lifecycle) that
 // checks each request as MinIO does and answers with MinIO's status codes and error documents.
 // Behaviour per server generation, from MinIO's sources (internal/bucket/lifecycle/filter.go and
-// cmd/api-errors.go at the named release tags):
+// lifecycle.go, cmd/api-errors.go at the named release tags); every generation refuses two rules with
+// one ID (lifecycle.go, errLifecycleDuplicateID) and answers NoSuchBucket for a missing bucket
+// (api-errors.go, ErrNoSuchBucket):
 //   "current"        RELEASE.2023-12-02T10-51-33Z and later: ObjectSizeGreaterThan/LessThan filters.
 //   "2023-06"        RELEASE.2023-06-16 to 2023-11: unknown filter element -> 400 InvalidArgument "unknown XML Tag".
 //   "2021-02"        RELEASE.2021-02-07 to 2023-06: the same refusal with code InvalidRequest.
@@ -64,13 +66,16 @@ export class FakeMinio {
     stored: StoredRule[] | undefined;
     /** Answer GET with harmless extra and default elements in each rule (see withHarmlessExtras). */
     decoratesAnswers = false;
+    /** False: the bucket is gone, and every request is answered as MinIO answers for a missing bucket. */
+    bucketExists = true;
     readonly requests: LoggedRequest[] = [];
     private server: Server | undefined;
     port = 0;
 
     constructor(
         readonly bucket: string,
-        readonly credentials: SigningCredentials,
+        /** What the server accepts; a test changes them as an administrator changes the password. */
+        public credentials: SigningCredentials,
         readonly generation: MinioGeneration = "current",
         /** Serve HTTPS with this PEM key and certificate instead of plain HTTP. */
         readonly tls?: { key: string; cert: string },
@@ -120,6 +125,9 @@ export class FakeMinio {
         }
         if (request.url !== `/${this.bucket}?lifecycle`) {
             return refuse({ status: 501, code: "NotImplemented", message: `unexpected ${request.method} ${request.url}` });
+        }
+        if (!this.bucketExists) {
+            return refuse({ status: 404, code: "NoSuchBucket", message: "The specified bucket does not exist" });
         }
         switch (request.method) {
             case "PUT": {
@@ -171,6 +179,14 @@ export class FakeMinio {
             return { status: 400, code: "InvalidArgument", message: "Lifecycle configuration should have at least one rule" };
         }
         const allowed = this.generation === "current" ? FILTER_PREDICATES.current : FILTER_PREDICATES.older;
+        const ids = rules.map((rule) => rule.ID);
+        if (new Set(ids).size !== ids.length) {
+            return {
+                status: 400,
+                code: "InvalidArgument",
+                message: "Lifecycle configuration has rule with the same ID. Rule ID must be unique.",
+            };
+        }
         const stored: StoredRule[] = [];
         for (const rule of rules) {
             if (rule.Status !== "Enabled" && rule.Status !== "Disabled") {
