@@ -22,8 +22,8 @@ export interface NarInfo {
     signatures: string[];
 }
 
-/** Reads the fields a signature covers, plus the signatures, from a narinfo's text. */
-export function parseNarInfo(text: string): NarInfo {
+/** The `Name: value` lines of a narinfo: each field's values, and its one value or why not. */
+export function readNarInfoFields(text: string): { all: (name: string) => string[]; single: (name: string) => string } {
     const fields = new Map<string, string[]>();
     for (const line of text.split("\n").filter((line) => line !== "")) {
         const colon = line.indexOf(":");
@@ -33,23 +33,41 @@ export function parseNarInfo(text: string): NarInfo {
         const name = line.slice(0, colon);
         fields.set(name, [...(fields.get(name) ?? []), line.slice(colon + 1).replace(/^ /, "")]);
     }
+    const all = (name: string): string[] => fields.get(name) ?? [];
     const single = (name: string): string => {
-        const values = fields.get(name) ?? [];
+        const values = all(name);
         if (values.length !== 1) {
             throw new Error(`narinfo: expected one ${name} line, found ${values.length}`);
         }
         return values[0]!;
     };
+    return { all, single };
+}
 
-    const storePath = single("StorePath");
+/** The StorePath, URL and References of a narinfo, which Nix needs in every one. */
+export function readNarInfoLinks(fields: ReturnType<typeof readNarInfoFields>): { storePath: string; url: string; references: string[] } {
+    const storePath = fields.single("StorePath");
     if (!storePath.startsWith("/")) {
         throw new Error(`narinfo: StorePath must be an absolute path, got '${storePath}'`);
     }
     // Nix refuses a narinfo without a URL as corrupt (src/libstore/nar-info.cc, NarInfo::NarInfo).
-    const url = single("URL");
+    const url = fields.single("URL");
     if (url === "") {
         throw new Error("narinfo: URL must not be empty");
     }
+    const references = fields.all("References").flatMap((value) => value.split(" ")).filter((ref) => ref !== "");
+    const badReference = references.find((ref) => ref.includes("/"));
+    if (badReference !== undefined) {
+        throw new Error(`narinfo: References lists base names, got '${badReference}'`);
+    }
+    return { storePath, url, references };
+}
+
+/** Reads the fields a signature covers, plus the signatures, from a narinfo's text. */
+export function parseNarInfo(text: string): NarInfo {
+    const fields = readNarInfoFields(text);
+    const { single } = fields;
+    const { storePath, url, references } = readNarInfoLinks(fields);
     const narHash = single("NarHash");
     if (!NAR_HASH.test(narHash)) {
         throw new Error(`narinfo: NarHash must be sha256:<52 base32 characters> as Nix writes it, got '${narHash}'`);
@@ -58,12 +76,7 @@ export function parseNarInfo(text: string): NarInfo {
     if (!/^[0-9]+$/.test(narSize)) {
         throw new Error(`narinfo: NarSize must be a whole number, got '${narSize}'`);
     }
-    const references = (fields.get("References") ?? []).flatMap((value) => value.split(" ")).filter((ref) => ref !== "");
-    const badReference = references.find((ref) => ref.includes("/"));
-    if (badReference !== undefined) {
-        throw new Error(`narinfo: References lists base names, got '${badReference}'`);
-    }
-    return { storePath, url, narHash, narSize: Number(narSize), references, signatures: fields.get("Sig") ?? [] };
+    return { storePath, url, narHash, narSize: Number(narSize), references, signatures: fields.all("Sig") };
 }
 
 /** The message Nix signs for a store path; `storeDir` turns reference base names into store paths. */
