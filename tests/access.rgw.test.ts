@@ -24,6 +24,7 @@ import {
     type RegisteredPolicies,
 } from "./accessEvaluation";
 import { readmeAccessRows, type AccessRow } from "./readmeAccessTable";
+import { widenedPolicy } from "./rgwCache";
 import { NEEDS_RGW, withRgwCluster, type Credentials, type S3Response } from "./rgwCluster";
 
 const BUCKET = "nix-cache";
@@ -184,19 +185,9 @@ describe("README: who may do what, on a real S3 server (Ceph RGW)", NEEDS_RGW, (
     });
 
     test("a widened policy turns exactly the rows it widens red", async (t) => {
-        /** Adds `action` to the Allow statement that grants `granted` (the registered document otherwise unchanged). */
-        const widen = (policy: string, granted: string, action: string): string => {
-            const document = JSON.parse(policy);
-            const statement = document.Statement.find(
-                (candidate: { Effect: string; Action: string[] }) => candidate.Effect === "Allow" && candidate.Action.includes(granted),
-            );
-            assert.ok(statement, `no Allow statement grants ${granted} in ${policy}`);
-            statement.Action.push(action);
-            return JSON.stringify(document);
-        };
         const widened: RegisteredPolicies = {
-            bucketPolicy: widen(defaults.bucketPolicy, "s3:GetObject", "s3:PutObject"),
-            writerPolicy: widen(defaults.writerPolicy, "s3:PutObject", "s3:DeleteObject"),
+            bucketPolicy: widenedPolicy(defaults.bucketPolicy, "s3:GetObject", "s3:PutObject"),
+            writerPolicy: widenedPolicy(defaults.writerPolicy, "s3:PutObject", "s3:DeleteObject"),
         };
         const widenedRows = rows.filter(
             (row) =>

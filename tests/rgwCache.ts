@@ -61,3 +61,14 @@ export async function uploadAsWriter(
     assert.ok(keys.some((key) => key.endsWith(".narinfo")), `no narinfo to upload in ${dir}`);
     return keys;
 }
+
+/** `policy` with `action` added to the Allow statement that grants `granted`, otherwise unchanged. */
+export function widenedPolicy(policy: string, granted: string, action: string): string {
+    const document = JSON.parse(policy);
+    const statement = document.Statement.find(
+        (candidate: { Effect: string; Action: string[] }) => candidate.Effect === "Allow" && candidate.Action.includes(granted),
+    );
+    assert.ok(statement, `no Allow statement grants ${granted} in ${policy}`);
+    statement.Action.push(action);
+    return JSON.stringify(document);
+}

@@ -1,0 +1,78 @@
+// The post-deploy check (scripts/verify-deployment.sh, run as the command provider runs it:
+// `bash -c TEXT`) against a real S3 server: it passes on the stack's bucket deployed to RGW as
+// `pulumi up` leaves it (tests/rgwCache.ts) and fails on each way that deployment can be broken.
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { before, describe, test, type TestContext } from "node:test";
+import { CACHE_INFO_KEY } from "../lib/cacheInfo";
+import { registeredPolicies } from "./accessEvaluation";
+import { EXAMPLE_CONFIG } from "./nixSupport";
+import { deployCache, widenedPolicy, type RgwCache } from "./rgwCache";
+import { NEEDS_RGW, withRgwCluster } from "./rgwCluster";
+import { needsTool } from "./requiredTools";
+
+const SCRIPT = readFileSync(join(__dirname, "..", "scripts", "verify-deployment.sh"), "utf8");
+const NEEDS_CURL = needsTool("curl", "curl is not installed: apt-get install -y curl");
+
+describe("the post-deploy check against a real S3 server (Ceph RGW)", [NEEDS_RGW, NEEDS_CURL].find((o) => o.skip) ?? {}, () => {
+    const rgw = withRgwCluster();
+    let cache: RgwCache;
+
+    before(async () => {
+        cache = await deployCache(rgw);
+    });
+
+    /** Runs the check with the stack's substituter URL (on RGW) and rendered nix-cache-info. */
+    const check = () => {
+        // stdin from /dev/null: on a pipe, Debian's bash may source ~/.bashrc as under a remote shell.
+        const result = spawnSync("bash", ["-c", SCRIPT], {
+            env: { PATH: process.env.PATH, NIX_CACHE_URL: cache.substituter, NIX_CACHE_INFO: cache.program.cacheInfo },
+            stdio: ["ignore", "pipe", "pipe"],
+            encoding: "utf8",
+            timeout: 60_000,
+        });
+        assert.equal(result.error, undefined);
+        return result;
+    };
+
+    /** Replaces the served nix-cache-info for one test (`undefined`: deletes it); restored after. */
+    const serveCacheInfo = async (t: TestContext, content: string | undefined) => {
+        const admin = rgw.cluster.s3(rgw.admin);
+        await (content === undefined ? admin.removeObject(cache.bucket, CACHE_INFO_KEY) : admin.putObject(cache.bucket, CACHE_INFO_KEY, content));
+        t.after(() => admin.putObject(cache.bucket, CACHE_INFO_KEY, cache.program.cacheInfo));
+    };
+
+    test("passes on the deployment as the stack makes it", () => {
+        const result = check();
+        assert.equal(result.status, 0, result.stderr);
+        assert.match(result.stdout, /deployment check passed/);
+    });
+
+    test("fails when the served nix-cache-info is not the stack's", async (t) => {
+        await serveCacheInfo(t, cache.program.cacheInfo.replace("/nix/store", "/other/store"));
+        const result = check();
+        assert.equal(result.status, 1);
+        assert.match(result.stderr, /does not match what the stack rendered/);
+    });
+
+    test("fails when nix-cache-info is missing (RGW answers 403 without a ListBucket grant)", async (t) => {
+        await serveCacheInfo(t, undefined);
+        const result = check();
+        assert.equal(result.status, 1);
+        assert.match(result.stderr, /answered HTTP 403, expected 200/);
+    });
+
+    test("fails when the bucket policy lets anyone upload, and names the probe to delete", async (t) => {
+        const { bucketPolicy } = await registeredPolicies(EXAMPLE_CONFIG);
+        await rgw.cluster.putBucketPolicy(rgw.admin, cache.bucket, widenedPolicy(bucketPolicy, "s3:GetObject", "s3:PutObject"));
+        t.after(() => rgw.cluster.putBucketPolicy(rgw.admin, cache.bucket, bucketPolicy));
+        const result = check();
+        assert.equal(result.status, 1);
+        assert.match(result.stderr, /anonymous PUT .* answered HTTP 200, expected 403/);
+        // The anonymous PUT really was stored: the script's advice to delete the probe is needed.
+        const stored = await rgw.cluster.s3(rgw.admin).statObject(cache.bucket, "nix-cache-deployment-check-probe");
+        assert.ok(stored.size > 0);
+    });
+});
