@@ -1,6 +1,7 @@
 // The post-deploy check (scripts/verify-deployment.sh, run as the command provider runs it:
 // `bash -c TEXT`) against a real S3 server: it passes on the stack's bucket deployed to RGW as
-// `pulumi up` leaves it (tests/rgwCache.ts) and fails on each way that deployment can be broken.
+// `pulumi up` leaves it (tests/rgwCache.ts), fails on each way that deployment can be broken, and
+// over RGW's own TLS trusts only the private CA it is given.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
@@ -10,11 +11,30 @@ import { CACHE_INFO_KEY } from "../lib/cacheInfo";
 import { registeredPolicies } from "./accessEvaluation";
 import { EXAMPLE_CONFIG } from "./nixSupport";
 import { deployCache, widenedPolicy, type RgwCache } from "./rgwCache";
-import { NEEDS_RGW, withRgwCluster } from "./rgwCluster";
+import { NEEDS_OPENSSL, withLoopbackCertificate } from "./loopbackCertificate";
+import { NEEDS_RGW, RgwCluster, withRgwCluster } from "./rgwCluster";
 import { needsTool } from "./requiredTools";
 
 const SCRIPT = readFileSync(join(__dirname, "..", "scripts", "verify-deployment.sh"), "utf8");
 const NEEDS_CURL = needsTool("curl", "curl is not installed: apt-get install -y curl");
+
+/** Runs the check with `url` and the stack's rendered nix-cache-info (and a CA certificate, if given). */
+function runCheck(cache: RgwCache, url: string, caCertificate?: string) {
+    // stdin from /dev/null: on a pipe, Debian's bash may source ~/.bashrc as under a remote shell.
+    const result = spawnSync("bash", ["-c", SCRIPT], {
+        env: {
+            PATH: process.env.PATH,
+            NIX_CACHE_URL: url,
+            NIX_CACHE_INFO: cache.program.cacheInfo,
+            ...(caCertificate === undefined ? {} : { NIX_CACHE_CA_CERTIFICATE: caCertificate }),
+        },
+        stdio: ["ignore", "pipe", "pipe"],
+        encoding: "utf8",
+        timeout: 60_000,
+    });
+    assert.equal(result.error, undefined);
+    return result;
+}
 
 describe("the post-deploy check against a real S3 server (Ceph RGW)", [NEEDS_RGW, NEEDS_CURL].find((o) => o.skip) ?? {}, () => {
     const rgw = withRgwCluster();
@@ -24,18 +44,7 @@ describe("the post-deploy check against a real S3 server (Ceph RGW)", [NEEDS_RGW
         cache = await deployCache(rgw);
     });
 
-    /** Runs the check with the stack's substituter URL (on RGW) and rendered nix-cache-info. */
-    const check = () => {
-        // stdin from /dev/null: on a pipe, Debian's bash may source ~/.bashrc as under a remote shell.
-        const result = spawnSync("bash", ["-c", SCRIPT], {
-            env: { PATH: process.env.PATH, NIX_CACHE_URL: cache.substituter, NIX_CACHE_INFO: cache.program.cacheInfo },
-            stdio: ["ignore", "pipe", "pipe"],
-            encoding: "utf8",
-            timeout: 60_000,
-        });
-        assert.equal(result.error, undefined);
-        return result;
-    };
+    const check = () => runCheck(cache, cache.substituter);
 
     /** Replaces the served nix-cache-info for one test (`undefined`: deletes it); restored after. */
     const serveCacheInfo = async (t: TestContext, content: string | undefined) => {
@@ -75,4 +84,28 @@ describe("the post-deploy check against a real S3 server (Ceph RGW)", [NEEDS_RGW
         const stored = await rgw.cluster.s3(rgw.admin).statObject(cache.bucket, "nix-cache-deployment-check-probe");
         assert.ok(stored.size > 0);
     });
+});
+
+describe("the post-deploy check against RGW over TLS with a private CA", [NEEDS_RGW, NEEDS_CURL, NEEDS_OPENSSL].find((o) => o.skip) ?? {}, () => {
+    test("passes with the CA that signed RGW's certificate, fails with another CA or none", () =>
+        withLoopbackCertificate(async (identity) => {
+            const cluster = await RgwCluster.start(identity);
+            try {
+                const cache = await deployCache({ cluster, admin: await cluster.createUser("admin", { admin: true }) });
+                const url = `${cluster.httpsOrigin}/${cache.bucket}`;
+                const trusted = runCheck(cache, url, identity.cert);
+                assert.equal(trusted.status, 0, trusted.stderr);
+                await withLoopbackCertificate(async (unrelated) => {
+                    const refused = runCheck(cache, url, unrelated.cert);
+                    assert.equal(refused.status, 1);
+                    assert.match(refused.stderr, /could not fetch .*nix-cache-info/);
+                    assert.match(refused.stderr, /certificate/i);
+                });
+                const withoutCa = runCheck(cache, url);
+                assert.equal(withoutCa.status, 1);
+                assert.match(withoutCa.stderr, /certificate/i);
+            } finally {
+                await cluster.stop();
+            }
+        }));
 });

@@ -70,7 +70,7 @@ function portTaken(port: number): Promise<boolean> {
 /**
  * A block of 50 ports below Linux's ephemeral range (32768+), free when probed. Each cluster takes
  * its own block, so test files may run clusters in parallel: the monitor gets the first port, RGW
- * the last, and the OSD's four msgr2 listeners pick free ports in between (`ms bind port min/max`,
+ * the last two (HTTPS, HTTP), and the OSD's four msgr2 listeners pick free ports in between (`ms bind port min/max`,
  * ceph/ceph doc/rados/configuration/network-config-ref.rst). msgr1 (6789) is not bound at all.
  */
 async function freePortBlock(): Promise<number> {
@@ -83,7 +83,15 @@ async function freePortBlock(): Promise<number> {
     throw new Error("no free block of 50 ports between 20000 and 32500 on 127.0.0.1");
 }
 
-function configuration(dir: string, fsid: string, base: number): string {
+/** A certificate and its key (PEM) for RGW to serve HTTPS with, beside HTTP. */
+export interface TlsIdentity {
+    cert: string;
+    key: string;
+}
+
+function configuration(dir: string, fsid: string, base: number, tls: boolean): string {
+    // beast's options: ceph/ceph doc/radosgw/frontends.rst.
+    const https = tls ? ` ssl_endpoint=127.0.0.1:${base + 48} ssl_certificate=${dir}/tls/cert.pem ssl_private_key=${dir}/tls/key.pem` : "";
     return `[global]
 fsid = ${fsid}
 mon host = v2:127.0.0.1:${base}
@@ -91,7 +99,7 @@ public addr = 127.0.0.1
 cluster addr = 127.0.0.1
 ms bind msgr1 = false
 ms bind port min = ${base + 1}
-ms bind port max = ${base + 48}
+ms bind port max = ${base + 47}
 auth cluster required = none
 auth service required = none
 auth client required = none
@@ -114,7 +122,7 @@ osd data = ${dir}/osd/$name
 rgw data = ${dir}/rgw/$name
 
 [client.rgw]
-rgw frontends = beast endpoint=127.0.0.1:${base + 49}
+rgw frontends = beast endpoint=127.0.0.1:${base + 49}${https}
 `;
 }
 
@@ -127,19 +135,26 @@ export class RgwCluster {
         /** `http://127.0.0.1:PORT`: RGW's S3 and IAM endpoint. */
         readonly origin: string,
         readonly port: number,
+        /** `https://127.0.0.1:PORT` when started with a TLS identity. */
+        readonly httpsOrigin: string | undefined,
     ) {}
 
-    /** Starts mon, OSD and RGW (about 2 s) and waits until RGW answers HTTP. */
-    static async start(): Promise<RgwCluster> {
+    /** Starts mon, OSD and RGW (about 2 s) and waits until RGW answers HTTP; HTTPS too with `tls`. */
+    static async start(tls?: TlsIdentity): Promise<RgwCluster> {
         const dir = await mkdtemp(join(tmpdir(), "nix-cache-rgw-"));
-        for (const sub of ["run", "log", "mon", "osd", "rgw"]) {
+        for (const sub of ["run", "log", "mon", "osd", "rgw", "tls"]) {
             await mkdir(join(dir, sub));
+        }
+        if (tls !== undefined) {
+            await writeFile(join(dir, "tls", "cert.pem"), tls.cert);
+            await writeFile(join(dir, "tls", "key.pem"), tls.key, { mode: 0o600 });
         }
         const base = await freePortBlock();
         const fsid = randomUUID();
         const conf = join(dir, "ceph.conf");
-        await writeFile(conf, configuration(dir, fsid, base));
-        const cluster = new RgwCluster(dir, conf, `http://127.0.0.1:${base + 49}`, base + 49);
+        await writeFile(conf, configuration(dir, fsid, base, tls !== undefined));
+        const httpsOrigin = tls === undefined ? undefined : `https://127.0.0.1:${base + 48}`;
+        const cluster = new RgwCluster(dir, conf, `http://127.0.0.1:${base + 49}`, base + 49, httpsOrigin);
         try {
             await cluster.bootstrap(fsid, base);
         } catch (error) {
