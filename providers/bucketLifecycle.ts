@@ -2,7 +2,7 @@
 // @pulumi/minio's IlmPolicy cannot express a size filter, and writes the whole configuration. S3 has
 // no call for one rule (PutBucketLifecycleConfiguration replaces them all), so every change reads the
 // configuration, replaces or removes only the rule with this stack's ID, and writes back every other
-// rule exactly as the server sent it: how `mc ilm rule add` and `rule rm` change one rule, too.
+// rule exactly as the server sent it (`mc ilm rule add` also reads, adds, writes: minio/mc cmd/ilm-add.go).
 //
 // Pulumi serializes the provider object with everything it references and runs it in a separate
 // process, from state, also at `pulumi destroy`. So the provider only captures the small functions
@@ -149,8 +149,10 @@ class BucketLifecycleProvider implements pulumi.dynamic.ResourceProvider<BucketL
 
     /**
      * Pulumi's Node.js dynamic provider host calls this once per process with the stack's whole
-     * configuration (namespaced keys; the engine's Target.GetPackageConfig passes every key to
-     * pulumi-nodejs). The environment is the `pulumi` process's, as for the minio provider.
+     * configuration (pulumi/pulumi sdk/nodejs/cmd/dynamic-provider/index.ts, getProvider; namespaced
+     * keys, as pkg/resource/deploy/target.go, Target.GetPackageConfig, passes every key to
+     * pulumi-nodejs). The process's environment is the `pulumi` CLI's (pkg/resource/plugin/
+     * provider_plugin.go joins the CLI's environment under the plugin's), as for the minio provider.
      */
     async configure(request: pulumi.dynamic.ConfigureRequest): Promise<void> {
         const config = Object.fromEntries(
