@@ -110,13 +110,14 @@ describe("roots and the live set", () => {
     ]);
 
     test("roots are narinfos uploaded within keep-days (the boundary included) and explicit paths the cache holds", () => {
-        const { roots, missing } = findRoots({ narinfos, now: NOW, keepDays: 30, explicit: [path("a"), path("z"), path("z")] });
-        assert.deepEqual([...roots].sort(), [hash("a"), hash("b"), hash("c")]);
+        const { recent, explicit, missing } = findRoots({ narinfos, now: NOW, keepDays: 30, explicit: [path("a"), path("z"), path("z")] });
+        assert.deepEqual([...recent].sort(), [hash("b"), hash("c")]);
+        assert.deepEqual([...explicit], [hash("a")]);
         assert.deepEqual(missing, [path("z")]);
     });
 
     test("keep-days 0 roots only what was uploaded at this very moment or later", () => {
-        assert.deepEqual([...findRoots({ narinfos, now: daysAgo(29.9), keepDays: 0, explicit: [] }).roots], [hash("b")]);
+        assert.deepEqual([...findRoots({ narinfos, now: daysAgo(29.9), keepDays: 0, explicit: [] }).recent], [hash("b")]);
     });
 
     test("the live set is the closure over References: chains and diamonds; a missing reference is reported", () => {

@@ -156,15 +156,13 @@ class Run {
             keepDays: this.options.keepDays,
             explicit: [...this.options.roots, ...snapshot.pinned],
         });
-        const recent = found.roots.size;
-        const explicitRoots = new Set([...this.options.roots, ...snapshot.pinned]).size - found.missing.length;
-        const closure = liveClosure([...found.roots, ...alsoRoots], snapshot.summaries, (hash) => narinfos.has(hash));
+        const closure = liveClosure([...found.recent, ...found.explicit, ...alsoRoots], snapshot.summaries, (hash) => narinfos.has(hash));
         // A narinfo the collector cannot read is never condemned: Nix cannot read it either, and
         // what it references is unknown.
         const condemned = new Set(
             [...narinfos.keys()].filter((hash) => !closure.live.has(hash) && snapshot.summaries.has(hash)),
         );
-        return { ...closure, condemned, missingRoots: found.missing, recent, explicitRoots };
+        return { ...closure, condemned, missingRoots: found.missing, recent: found.recent.size, explicitRoots: found.explicit.size };
     }
 
     async removeInBatches(keys: string[], phase: Progress["phase"], done: { count: number }, total: number): Promise<void> {

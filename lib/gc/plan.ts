@@ -107,25 +107,24 @@ export interface RootsInput {
     explicit: string[];
 }
 
-/** Every narinfo uploaded within keepDays of now, and every explicit root the cache holds. */
-export function findRoots({ narinfos, now, keepDays, explicit }: RootsInput): { roots: Set<string>; missing: string[] } {
+/**
+ * Every narinfo uploaded within keepDays of now (`recent`), and every explicit root the cache holds
+ * (`explicit`); `missing` are the explicit roots it does not hold.
+ */
+export function findRoots({ narinfos, now, keepDays, explicit }: RootsInput): { recent: Set<string>; explicit: Set<string>; missing: string[] } {
     const since = now.getTime() - keepDays * DAY_MS;
-    const roots = new Set<string>();
-    for (const [hash, object] of narinfos) {
-        if (object.lastModified.getTime() >= since) {
-            roots.add(hash);
-        }
-    }
-    const missing: string[] = [];
+    const recent = new Set([...narinfos].filter(([, object]) => object.lastModified.getTime() >= since).map(([hash]) => hash));
+    const held = new Set<string>();
+    const missing = new Set<string>();
     for (const path of explicit) {
         const hash = storePathHash(path)!;
         if (narinfos.has(hash)) {
-            roots.add(hash);
+            held.add(hash);
         } else {
-            missing.push(path);
+            missing.add(path);
         }
     }
-    return { roots, missing: [...new Set(missing)].sort() };
+    return { recent, explicit: held, missing: [...missing].sort() };
 }
 
 export interface MissingReference {
