@@ -3,6 +3,7 @@
 // Each command runs in a mount namespace of its own with /proc and /dev/pts mounted into the
 // chroot; the kernel unmounts both when the command ends, also if the test process is killed.
 // The host's /nix is never bound in: Nix 2.34 may upgrade a store database that Nix 2.8 owns.
+import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { mkdir, mkdtemp, rename, rm, writeFile } from "node:fs/promises";
@@ -98,6 +99,18 @@ export class ChrootNixWorkspace {
     /** A path in the workspace as commands in the chroot see it. */
     path(...parts: string[]): string {
         return join("/", relative(CHROOT_DIR, this.hostDir), ...parts);
+    }
+
+    /** The same path as the host sees it, for writing files the chroot's commands read. */
+    hostPath(...parts: string[]): string {
+        return join(this.hostDir, ...parts);
+    }
+
+    /** Runs a command in the chroot that must succeed; returns its stdout. */
+    async ok(command: string, args: string[], input?: string): Promise<string> {
+        const result = await this.run(command, args, input);
+        assert.equal(result.status, 0, `${command} ${args.join(" ")} failed in the chroot:\n${result.stderr}`);
+        return result.stdout;
     }
 
     /** Runs a command in the chroot; never throws for a non-zero exit. */

@@ -328,6 +328,8 @@ export interface ProgramOutputs {
     nixConf: string;
     nixSettings: NixSettings;
     substituterUrl: string;
+    /** The program's `uploadUrl` output, as builders' `nix copy --to` takes it. */
+    uploadUrl: string;
     /** The `compression` the program's upload URL tells writers to use. */
     uploadCompression: string;
     /** The `nix-cache-info` content the program registers as an S3 object. */
@@ -344,7 +346,8 @@ export async function programOutputs(config: Record<string, string> = {}): Promi
         (resource) => resource.type === "minio:index/s3Object:S3Object" && resource.inputs.objectName === CACHE_INFO_KEY,
     );
     assert.equal(cacheInfoObjects.length, 1, "the program should register exactly one nix-cache-info object");
-    const uploadCompression = new URL(await valueOf(outputs.uploadUrl)).searchParams.get("compression");
+    const uploadUrl = await valueOf(outputs.uploadUrl);
+    const uploadCompression = new URL(uploadUrl).searchParams.get("compression");
     assert.ok(uploadCompression, "the upload URL should name a compression");
     return {
         secretKey: await valueOf(outputs.secretKey),
@@ -352,6 +355,7 @@ export async function programOutputs(config: Record<string, string> = {}): Promi
         nixConf: await valueOf(outputs.nixConf),
         nixSettings: await valueOf(outputs.nixSettings),
         substituterUrl: await valueOf(outputs.substituterUrl),
+        uploadUrl,
         uploadCompression,
         cacheInfo: cacheInfoObjects[0]!.inputs.content,
     };

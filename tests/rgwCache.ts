@@ -7,7 +7,7 @@ import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { ClientOptions } from "minio";
 import { CACHE_INFO_KEY } from "../lib/cacheInfo";
-import { registeredPolicies } from "./accessEvaluation";
+import { registeredPolicies, type RegisteredPolicies } from "./accessEvaluation";
 import { EXAMPLE_CONFIG, programOutputs, type ProgramOutputs } from "./nixSupport";
 import type { Credentials, RgwFixture } from "./rgwCluster";
 
@@ -15,6 +15,8 @@ const WRITER = "nixbuilder";
 
 export interface RgwCache {
     program: ProgramOutputs;
+    /** The policies the program registers, as applied to RGW. */
+    policies: RegisteredPolicies;
     bucket: string;
     /** The program's substituter URL with its origin replaced by RGW's (path-style, as the stack's). */
     substituter: string;
@@ -36,7 +38,7 @@ export async function deployCache(rgw: RgwFixture, config: Record<string, string
     const writer = await rgw.cluster.createUser(WRITER);
     await rgw.cluster.putUserPolicy(rgw.admin, WRITER, "nix-cache-writer", policies.writerPolicy);
     await admin.putObject(bucket, CACHE_INFO_KEY, program.cacheInfo);
-    return { program, bucket, substituter: `${rgw.cluster.origin}${url.pathname}`, writer };
+    return { program, policies, bucket, substituter: `${rgw.cluster.origin}${url.pathname}`, writer };
 }
 
 /**
