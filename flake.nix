@@ -16,6 +16,12 @@
         builder = ./nixos/builder.nix;
       };
 
+      # The garbage collector's command, bin/nix-cache-gc (built from package-lock.json with
+      # importNpmLock); the builder module's collector runs the same package by default.
+      packages = forEachSystem (pkgs: {
+        nix-cache-gc = pkgs.callPackage ./nixos/lib/nix-cache-gc-package.nix { };
+      });
+
       # `nix develop`: every tool the README uses. Node.js 22 meets package.json's engines
       # (require() of ES modules); pulumi-bin brings the Pulumi CLI and its Node.js language host.
       devShells = forEachSystem (pkgs: {

@@ -2,10 +2,12 @@
 # synchronously and fails the build when the hook fails, so the hook only queues the built paths
 # (scripts/enqueue); a systemd service (scripts/drain), started when the queue fills and by a
 # timer, uploads them signed, with retries. Another timer queues the paths set aside in failed/ again.
-{ config, lib, pkgs, ... }:
+# `collector` runs the cache's garbage collector (nix-cache-gc) on a timer, on this machine or alone.
+{ config, lib, pkgs, utils, ... }:
 let
   cfg = config.services.nix-binary-cache.builder;
-  inherit (lib) mkEnableOption mkIf mkOption optionalAttrs types;
+  collector = cfg.collector;
+  inherit (lib) mkEnableOption mkIf mkMerge mkOption optionalAttrs types;
 
   settings = import ./lib/builder-settings.nix {
     inherit (cfg) uploadUrl secretKeyFile credentialsFile queueDir batchSize;
@@ -41,6 +43,18 @@ let
       IOSchedulingClass = "idle";
     };
   };
+
+  # The collector's settings come from the environment file (the stack output collectorEnv), which
+  # systemd reads before it starts the service; `${NAME}` on a command line is that variable's value
+  # as one argument. The extra arguments are escaped so that systemd expands nothing in them.
+  collectorCommand = lib.concatStringsSep " " ([
+    "${collector.package}/bin/nix-cache-gc"
+    "--endpoint \${NIX_CACHE_GC_ENDPOINT}"
+    "--bucket \${NIX_CACHE_GC_BUCKET}"
+    "--region \${NIX_CACHE_GC_REGION}"
+    "--keep-days \${NIX_CACHE_GC_KEEP_DAYS}"
+    "--grace-hours \${NIX_CACHE_GC_GRACE_HOURS}"
+  ] ++ lib.optional (collector.extraArgs != [ ]) (utils.escapeSystemdExecArgs collector.extraArgs));
 in
 {
   options.services.nix-binary-cache.builder = {
@@ -132,9 +146,54 @@ in
         '';
       };
     };
+
+    collector = {
+      # Independent of `enable` (pushing builds): one machine that collects is enough.
+      enable = mkEnableOption "the cache's garbage collector, nix-cache-gc, as a service started by a timer";
+
+      package = mkOption {
+        type = types.package;
+        default = pkgs.callPackage ./lib/nix-cache-gc-package.nix { };
+        defaultText = lib.literalExpression "pkgs.callPackage ./lib/nix-cache-gc-package.nix { } # the flake's packages.<system>.nix-cache-gc";
+        description = "The collector's package, with bin/nix-cache-gc.";
+      };
+
+      environmentFile = mkOption {
+        type = secretPath;
+        example = "/run/secrets/nix-cache-gc.env";
+        description = ''
+          The stack output collectorEnv (`pulumi stack output --show-secrets collectorEnv`): the
+          collector's endpoint, bucket, region, keep-days and grace-hours, and its credentials
+          (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY). A root-only file outside the Nix store, given
+          as a string: systemd reads it before it starts the service as an unprivileged user.
+        '';
+      };
+
+      schedule = mkOption {
+        type = types.nullOr types.str;
+        default = "weekly";
+        description = ''
+          When the collector runs (a systemd calendar event), or null for no timer: then only by
+          hand, `systemctl start nix-cache-gc`.
+        '';
+      };
+
+      randomizedDelay = mkOption {
+        type = types.str;
+        default = "1h";
+        description = "Random delay added to each scheduled run (systemd time span), so machines started together do not all run at once.";
+      };
+
+      extraArgs = mkOption {
+        type = types.listOf types.str;
+        default = [ ];
+        example = [ "--root" "/nix/store/00000000000000000000000000000000-nixos-system-builder" "--json" ];
+        description = "More arguments for nix-cache-gc, such as `--root STORE_PATH`, `--dry-run` or `--json`.";
+      };
+    };
   };
 
-  config = mkIf cfg.enable {
+  config = mkMerge [ (mkIf cfg.enable {
     assertions = map (message: { assertion = false; inherit message; }) settings.problems;
     inherit (settings) warnings;
 
@@ -178,5 +237,56 @@ in
         };
       };
     };
-  };
+  }) (mkIf collector.enable {
+    assertions = map (message: { assertion = false; inherit message; })
+      ((import ./lib/secret-files.nix { }).secretFileProblems "collector.environmentFile" collector.environmentFile);
+
+    systemd.services.nix-cache-gc = {
+      description = "Delete from the Nix binary cache what no rooted closure needs";
+      wants = [ "network-online.target" ];
+      after = [ "network-online.target" ];
+      # The command keeps its disposable cache of parsed narinfos in $XDG_CACHE_HOME/nix-cache-gc,
+      # which is the CacheDirectory below.
+      environment.XDG_CACHE_HOME = "/var/cache";
+      serviceConfig = {
+        Type = "oneshot";
+        ExecStart = collectorCommand;
+        EnvironmentFile = collector.environmentFile;
+        DynamicUser = true;
+        CacheDirectory = "nix-cache-gc";
+        # Background work, like the drainer's.
+        Nice = 10;
+        IOSchedulingClass = "idle";
+        # It only talks to the S3 endpoint (and nscd for names). Not MemoryDenyWriteExecute: V8's JIT
+        # writes code.
+        CapabilityBoundingSet = "";
+        LockPersonality = true;
+        PrivateDevices = true;
+        ProtectClock = true;
+        ProtectControlGroups = true;
+        ProtectHome = true;
+        ProtectHostname = true;
+        ProtectKernelLogs = true;
+        ProtectKernelModules = true;
+        ProtectKernelTunables = true;
+        RestrictAddressFamilies = [ "AF_UNIX" "AF_INET" "AF_INET6" ];
+        RestrictNamespaces = true;
+        RestrictRealtime = true;
+        SystemCallArchitectures = "native";
+        UMask = "0077";
+      };
+    };
+
+    systemd.timers = optionalAttrs (collector.schedule != null) {
+      nix-cache-gc = {
+        wantedBy = [ "timers.target" ];
+        timerConfig = {
+          OnCalendar = collector.schedule;
+          RandomizedDelaySec = collector.randomizedDelay;
+          # A run missed while the machine was off happens at the next boot.
+          Persistent = true;
+        };
+      };
+    };
+  }) ];
 }

@@ -10,6 +10,7 @@ import { readdirSync } from "node:fs";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import { parseInvocation } from "../lib/gc/cli";
 import { NEEDS_NIX, NixWorkspace } from "./nixSupport";
 import {
     assertCacheHoldsExactly,
@@ -25,6 +26,19 @@ import {
 
 const MODULE = join(__dirname, "..", "nixos", "builder.nix");
 const OPTION = "services.nix-binary-cache.builder";
+const COLLECTOR_PACKAGE = join(__dirname, "..", "nixos", "lib", "nix-cache-gc-package.nix");
+
+/** The README's text from `heading` to the next heading of the same or a higher level. */
+function readmeSection(readme: string, heading: string): string {
+    const start = readme.indexOf(`\n${heading}\n`);
+    assert.notEqual(start, -1, `the README has a '${heading}' section`);
+    const body = start + heading.length + 2;
+    // Level-1 headings aside: "# " also starts the comments of the shell examples.
+    const next = readme.slice(body).search(new RegExp(`^#{2,${heading.split(" ")[0]!.length}} `, "m"));
+    return readme.slice(start, next === -1 ? undefined : body + next);
+}
+
+const optionsIn = (section: string) => new Set([...section.matchAll(/services\.nix-binary-cache\.builder\.[\w.]*\w/g)].map((match) => match[0]));
 
 /** A Nix string literal (JSON's escapes are Nix's, except that `$` must not start `${`). */
 const nixString = (text: string) => JSON.stringify(text).replace(/\$/g, "\\$");
@@ -49,8 +63,15 @@ const moduleExpression = (given: string, packaging: Packaging = packagesAt("/pac
       mkOption = attrs: attrs // { _type = "option"; };
       mkEnableOption = name: { _type = "option"; default = false; };
       mkIf = condition: content: { _type = "if"; inherit condition content; };
+      mkMerge = contents: { _type = "merge"; inherit contents; };
+      literalExpression = text: { _type = "literalExpression"; inherit text; };
       optionalAttrs = condition: attrs: if condition then attrs else { };
-      types = { str = "str"; path = "path"; either = a: b: "\${a} or \${b}"; nullOr = type: "null or \${type}"; ints.positive = "positive"; };
+      optional = condition: element: if condition then [ element ] else [ ];
+      types = {
+        str = "str"; path = "path"; package = "package"; either = a: b: "\${a} or \${b}"; nullOr = type: "null or \${type}";
+        listOf = type: "list of \${type}"; ints.positive = "positive";
+      };
+      concatStringsSep = builtins.concatStringsSep;
       removePrefix = prefix: text:
         let length = builtins.stringLength prefix; in
         if builtins.substring 0 length text == prefix then builtins.substring length (-1) text else text;
@@ -61,7 +82,12 @@ const moduleExpression = (given: string, packaging: Packaging = packagesAt("/pac
     pkgs = {
       writeShellApplication = ${packaging};
       coreutils = "coreutils"; findutils = "findutils"; util-linux = "util-linux";
+      # A package is the file that defines it, so that the default shows which one the module builds.
+      callPackage = file: overrides: { outPath = toString file; };
     };
+    # nixpkgs nixos/lib/utils.nix, escapeSystemdExecArg(s), for strings.
+    utils.escapeSystemdExecArgs = args: builtins.concatStringsSep " "
+      (map (arg: builtins.replaceStrings [ "%" "$" ] [ "%%" "$$" ] (builtins.toJSON arg)) args);
     withDefaults = options: values: builtins.mapAttrs
       (name: option:
         if (option._type or null) == "option" then values.\${name} or option.default
@@ -74,16 +100,21 @@ const moduleExpression = (given: string, packaging: Packaging = packagesAt("/pac
       (builtins.attrNames set));
     declared = module.options.services.nix-binary-cache.builder;
     module = import ${nixString(MODULE)} {
-      inherit lib pkgs;
+      inherit lib pkgs utils;
       config = {
         services.nix-binary-cache.builder = withDefaults declared (${given});
         nix.package = "nix";
       };
     };
+    # The module's config is mkMerge [ (mkIf enable ...) (mkIf collector.enable ...) ]; a part that
+    # is off is not evaluated, as the module system leaves it (its required options may be unset).
+    part = index: let it = builtins.elemAt module.config.contents index; in if it.condition then it.content else null;
   in {
     options = optionPaths [ ] module.options;
-    enabled = module.config.condition;
-    config = module.config.content;
+    enabled = (builtins.elemAt module.config.contents 0).condition;
+    config = part 0;
+    collectorEnabled = (builtins.elemAt module.config.contents 1).condition;
+    collector = part 1;
   }`;
 
 describe("nixos/builder.nix, evaluated by Nix", NEEDS_NIX, () => {
@@ -109,7 +140,8 @@ describe("nixos/builder.nix, evaluated by Nix", NEEDS_NIX, () => {
     test("declares exactly these options", async () => {
         const evaluated = await evaluate(VALID);
         const expected = [
-            "batchSize", "credentialsFile", "enable", "queueDir", "retry.attempts", "retry.initialDelay",
+            "batchSize", "collector.enable", "collector.environmentFile", "collector.extraArgs", "collector.package",
+            "collector.randomizedDelay", "collector.schedule", "credentialsFile", "enable", "queueDir", "retry.attempts", "retry.initialDelay",
             "retry.interval", "retry.maxDelay", "retry.setAsideAfter", "retry.setAsideSchedule", "secretKeyFile", "uploadUrl",
         ].map((name) => `${OPTION}.${name}`);
         assert.deepEqual([...evaluated.options].sort(), expected);
@@ -215,14 +247,158 @@ describe("nixos/builder.nix, evaluated by Nix", NEEDS_NIX, () => {
         assert.equal("AWS_SHARED_CREDENTIALS_FILE" in evaluated.config.systemd.services["nix-cache-drain"].environment, false);
     });
 
-    test("the README shows exactly the module's options, and the variables it names are the scripts'", async () => {
+    describe("collector", () => {
+        const COLLECTOR = `{ collector = { enable = true; environmentFile = "/var/lib/nix-cache-secrets/collector.env"; }; }`;
+        // systemd.service(5), "Command lines" (systemd/systemd man/systemd.service.xml): "${FOO}" as a
+        // word of its own is replaced by the variable's value as exactly one argument, whitespace
+        // included; the variables come from EnvironmentFile= (systemd.exec(5)), read before the
+        // service's user is switched to (its DynamicUser never needs to read the file).
+        const COMMAND = `${COLLECTOR_PACKAGE}/bin/nix-cache-gc --endpoint \${NIX_CACHE_GC_ENDPOINT} --bucket \${NIX_CACHE_GC_BUCKET}`
+            + " --region ${NIX_CACHE_GC_REGION} --keep-days ${NIX_CACHE_GC_KEEP_DAYS} --grace-hours ${NIX_CACHE_GC_GRACE_HOURS}";
+
+        test("off by default, and independent of pushing: alone it gives exactly nix-cache-gc.service and its weekly timer", async () => {
+            assert.equal((await evaluate(VALID)).collectorEnabled, false);
+            const evaluated = await evaluate(COLLECTOR);
+            assert.deepEqual([evaluated.enabled, evaluated.collectorEnabled], [false, true]);
+            assert.deepEqual(evaluated.collector, {
+                assertions: [],
+                systemd: {
+                    services: {
+                        "nix-cache-gc": {
+                            description: "Delete from the Nix binary cache what no rooted closure needs",
+                            wants: ["network-online.target"],
+                            after: ["network-online.target"],
+                            // The command appends nix-cache-gc: its cache lands in the CacheDirectory.
+                            environment: { XDG_CACHE_HOME: "/var/cache" },
+                            serviceConfig: {
+                                Type: "oneshot",
+                                ExecStart: COMMAND,
+                                EnvironmentFile: "/var/lib/nix-cache-secrets/collector.env",
+                                DynamicUser: true,
+                                CacheDirectory: "nix-cache-gc",
+                                Nice: 10,
+                                IOSchedulingClass: "idle",
+                                CapabilityBoundingSet: "",
+                                LockPersonality: true,
+                                PrivateDevices: true,
+                                ProtectClock: true,
+                                ProtectControlGroups: true,
+                                ProtectHome: true,
+                                ProtectHostname: true,
+                                ProtectKernelLogs: true,
+                                ProtectKernelModules: true,
+                                ProtectKernelTunables: true,
+                                RestrictAddressFamilies: ["AF_UNIX", "AF_INET", "AF_INET6"],
+                                RestrictNamespaces: true,
+                                RestrictRealtime: true,
+                                SystemCallArchitectures: "native",
+                                UMask: "0077",
+                            },
+                        },
+                    },
+                    timers: {
+                        "nix-cache-gc": {
+                            wantedBy: ["timers.target"],
+                            timerConfig: { OnCalendar: "weekly", RandomizedDelaySec: "1h", Persistent: true },
+                        },
+                    },
+                },
+            });
+        });
+
+        test("with pushing on too, the drainer's units stay as they are beside the collector's", async () => {
+            const evaluated = await evaluate(`${VALID} // ${COLLECTOR}`);
+            assert.deepEqual([evaluated.enabled, evaluated.collectorEnabled], [true, true]);
+            assert.deepEqual(Object.keys(evaluated.config.systemd.services).sort(), ["nix-cache-drain", "nix-cache-retry-failed"]);
+            assert.deepEqual(Object.keys(evaluated.collector.systemd.services), ["nix-cache-gc"]);
+        });
+
+        test("schedule = null leaves the service to `systemctl start`, with no timer; schedule, randomizedDelay and package reach the units", async () => {
+            const unscheduled = (await evaluate(`${COLLECTOR} // { collector = { enable = true; environmentFile = "/run/gc.env"; schedule = null; }; }`)).collector;
+            assert.deepEqual(unscheduled.systemd.timers, {});
+            assert.deepEqual(Object.keys(unscheduled.systemd.services), ["nix-cache-gc"]);
+            const custom = (await evaluate(`{ collector = {
+                enable = true; environmentFile = "/run/gc.env"; schedule = "Sun 03:00"; randomizedDelay = "15min";
+                package = { outPath = "/nix/store/00000000000000000000000000000000-nix-cache-gc-0.1.0"; };
+            }; }`)).collector;
+            assert.deepEqual(custom.systemd.timers["nix-cache-gc"].timerConfig, { OnCalendar: "Sun 03:00", RandomizedDelaySec: "15min", Persistent: true });
+            assert.ok(
+                custom.systemd.services["nix-cache-gc"].serviceConfig.ExecStart.startsWith("/nix/store/00000000000000000000000000000000-nix-cache-gc-0.1.0/bin/nix-cache-gc --endpoint "),
+            );
+        });
+
+        test("extraArgs are escaped for systemd, and the command line is the one the collector parses", async () => {
+            const root = "/nix/store/00000000000000000000000000000000-nixos-system-builder";
+            const { collector } = await evaluate(`{ collector = {
+                enable = true; environmentFile = "/run/gc.env";
+                extraArgs = [ "--root" ${nixString(root)} "--json" "--now" "2027-01-01T00:00:00Z" ];
+            }; }`);
+            const execStart: string = collector.systemd.services["nix-cache-gc"].serviceConfig.ExecStart;
+            // nixpkgs nixos/lib/utils.nix escapeSystemdExecArg: JSON-quoted, % and $ doubled.
+            assert.equal(execStart, `${COMMAND} "--root" "${root}" "--json" "--now" "2027-01-01T00:00:00Z"`);
+
+            // What systemd passes, by the rules cited above, with the collectorEnv variables set.
+            const collectorEnv: Record<string, string> = {
+                NIX_CACHE_GC_ENDPOINT: "https://s3.example.org:9000",
+                NIX_CACHE_GC_BUCKET: "nix-cache",
+                NIX_CACHE_GC_REGION: "us-east-1",
+                NIX_CACHE_GC_KEEP_DAYS: "30",
+                NIX_CACHE_GC_GRACE_HOURS: "24",
+            };
+            const [command, ...argv] = [...execStart.matchAll(/"(?:[^"\\]|\\.)*"|\S+/g)].map(([word]) => {
+                if (word.startsWith('"')) {
+                    return (JSON.parse(word) as string).replace(/\$\$/g, "$").replace(/%%/g, "%");
+                }
+                const variable = /^\$\{(\w+)\}$/.exec(word)?.[1];
+                return variable === undefined ? word : collectorEnv[variable]!;
+            });
+            assert.equal(command, `${COLLECTOR_PACKAGE}/bin/nix-cache-gc`);
+            const invocation = await parseInvocation(argv, { AWS_ACCESS_KEY_ID: "collector", AWS_SECRET_ACCESS_KEY: "secret" });
+            assert.equal(invocation.location.endpoint.href, "https://s3.example.org:9000/");
+            assert.deepEqual(
+                [invocation.location.bucket, invocation.location.region, invocation.keepDays, invocation.graceHours, invocation.roots, invocation.json],
+                ["nix-cache", "us-east-1", 30, 24, [root], true],
+            );
+            assert.equal(invocation.now.toISOString(), "2027-01-01T00:00:00.000Z");
+        });
+
+        test("an environment file in the store, as a Nix path literal or relative fails an assertion naming the option", async () => {
+            const marker = `nix-cache-gc-env-${randomUUID()}`;
+            const literal = workspace.path(marker);
+            await writeFile(literal, "AWS_SECRET_ACCESS_KEY=not-a-real-secret\n");
+            const messages = async (environmentFile: string): Promise<string[]> => {
+                const { collector } = await evaluate(`{ collector = { enable = true; environmentFile = ${environmentFile}; }; }`);
+                return collector.assertions.map((assertion: { assertion: boolean; message: string }) => {
+                    assert.equal(assertion.assertion, false);
+                    return assertion.message;
+                });
+            };
+            const named = (pattern: RegExp) => new RegExp(`^${OPTION.replace(/\./g, "\\.")}\\.collector\\.environmentFile: .*${pattern.source}`);
+            const inStore = await messages(`"${"/nix/store"}/00000000000000000000000000000000-collector.env"`);
+            assert.equal(inStore.length, 1);
+            assert.match(inStore[0]!, named(/is in the Nix store, which every local user can read/));
+            const pathLiteral = await messages(literal);
+            assert.equal(pathLiteral.length, 1);
+            assert.match(pathLiteral[0]!, named(/Nix path literal, which would copy the secret/));
+            const relative = await messages(`"secrets/collector.env"`);
+            assert.equal(relative.length, 1);
+            assert.match(relative[0]!, named(/must be an absolute path/));
+            assert.deepEqual(readdirSync("/nix/store").filter((name) => name.includes(marker)), [], "evaluating did not copy the secret into the store");
+        });
+    });
+
+    test("the README shows exactly the module's options (the collector's under garbage collection), and the variables it names are the scripts'", async () => {
         const readme = await readFile(join(__dirname, "..", "README.md"), "utf8");
-        const start = readme.indexOf("\n## Pushing from builders\n");
-        assert.notEqual(start, -1, "the README has a 'Pushing from builders' section");
-        const end = readme.indexOf("\n## ", start + 1);
-        const section = readme.slice(start, end === -1 ? undefined : end);
-        const shown = new Set([...section.matchAll(/services\.nix-binary-cache\.builder\.[\w.]*\w/g)].map((match) => match[0]));
-        assert.deepEqual([...shown].sort(), [...(await evaluate(VALID)).options].sort());
+        const section = readmeSection(readme, "## Pushing from builders");
+        const collectorSection = readmeSection(readme, "### Running the collector on NixOS");
+        const options: string[] = (await evaluate(VALID)).options;
+        const isCollector = (name: string) => name.startsWith(`${OPTION}.collector.`);
+        assert.deepEqual([...optionsIn(section)].sort(), options.filter((name) => !isCollector(name)).sort());
+        assert.deepEqual([...optionsIn(collectorSection)].sort(), options.filter(isCollector).sort());
+        const { collector } = await evaluate(`{ collector = { enable = true; environmentFile = "/run/secrets/collector.env"; }; }`);
+        const execStart: string = collector.systemd.services["nix-cache-gc"].serviceConfig.ExecStart;
+        const variables = (text: string) => [...new Set(text.match(/\bNIX_CACHE_GC_[A-Z_]+/g))].sort();
+        assert.deepEqual(variables(collectorSection), variables(execStart));
         const scripts = (await readFile(ENQUEUE, "utf8")) + (await readFile(DRAIN, "utf8"));
         for (const variable of new Set(section.match(/\bNIX_CACHE_[A-Z_]+/g))) {
             assert.ok(scripts.includes(`${variable}`), `${variable} is not read by the scripts`);
