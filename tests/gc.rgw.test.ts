@@ -376,7 +376,9 @@ describe("nix-cache-gc on a real S3 server, with caches real Nix built", [NEEDS_
         const client = pausedAt(s3Bucket(cache.location()), "list", 2, async () => {
             pushed = await cache.push([p.late!]);
         });
-        const report = await cache.collect(now, {}, client);
+        // A run pretending to be 40 days later: the push is then too old to be a root by its age,
+        // and only having appeared during the run keeps it and what it references.
+        const report = await cache.collect(new Date(now.getTime() + 40 * DAY_MS), {}, client);
         assert.ok(pushed.includes(narinfoOf(p.late!)) && !pushed.includes(narinfoOf(p.reused!)), `pushed ${pushed.join(", ")}`);
         assert.deepEqual(report.sparedDuringRun, [narinfoOf(p.reused!)]);
         assert.deepEqual(report.deletedNarinfos, []);
