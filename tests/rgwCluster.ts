@@ -139,8 +139,24 @@ export class RgwCluster {
         readonly httpsOrigin: string | undefined,
     ) {}
 
-    /** Starts mon, OSD and RGW (about 2 s) and waits until RGW answers HTTP; HTTPS too with `tls`. */
+    /**
+     * Starts mon, OSD and RGW (about 2 s) and waits until RGW answers HTTP; HTTPS too with `tls`.
+     * A second attempt, in a new dir on a new port block, covers another test file having taken the
+     * same block between its probe and the daemons' binds.
+     */
     static async start(tls?: TlsIdentity): Promise<RgwCluster> {
+        try {
+            return await RgwCluster.startOnce(tls);
+        } catch (error) {
+            if (error instanceof Error && error.message.includes(INSTALL_HINT)) {
+                throw error;
+            }
+            console.warn(`RGW start-up failed, trying once more on other ports: ${error}`);
+            return await RgwCluster.startOnce(tls);
+        }
+    }
+
+    private static async startOnce(tls?: TlsIdentity): Promise<RgwCluster> {
         const dir = await mkdtemp(join(tmpdir(), "nix-cache-rgw-"));
         for (const sub of ["run", "log", "mon", "osd", "rgw", "tls"]) {
             await mkdir(join(dir, sub));
