@@ -12,7 +12,7 @@ import { readdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { storePathHash } from "../lib/gc/bucketObjects";
-import { collectGarbage, type CollectOptions, type CollectReport } from "../lib/gc/collect";
+import { CollectFailure, collectGarbage, type CollectOptions, type CollectReport } from "../lib/gc/collect";
 import { summarizeNarInfo } from "../lib/gc/plan";
 import { s3Bucket, type CacheBucketClient } from "../lib/gc/s3Bucket";
 import { CACHE_INFO_KEY } from "../lib/cacheInfo";
@@ -63,7 +63,7 @@ async function build(workspace: NixWorkspace, spec: Spec): Promise<BuiltPaths> {
 class TestCache {
     private constructor(
         readonly rgw: RgwFixture,
-        readonly cache: RgwCache,
+        readonly cache: Pick<RgwCache, "program" | "bucket" | "substituter" | "writer">,
         readonly builder: NixWorkspace,
         private readonly keyFile: string,
         readonly collector: Credentials,
@@ -419,7 +419,12 @@ describe("nix-cache-gc on a real S3 server, with caches real Nix built", [NEEDS_
                 return inner.remove(keys);
             },
         };
-        await assert.rejects(cache.collect(now, {}, failing), /503 Slow Down/);
+        const failure = await cache.collect(now, {}, failing).then(
+            () => assert.fail("the run should fail"),
+            (error: unknown) => error,
+        );
+        assert.ok(failure instanceof CollectFailure && /503 Slow Down/.test(failure.message), String(failure));
+        assert.deepEqual(failure.report?.deletedNarinfos, [narinfoOf(p.g1!)], "the report says what went before the failure");
         assert.deepEqual(await cache.intact(), [], "no remaining narinfo lost a reference");
         assert.equal(await cache.anonymousGet(narinfoOf(p.g1!)), false);
         assert.ok(await cache.anonymousGet(narinfoOf(p.g2!)));

@@ -8,7 +8,7 @@ import { dirname, join } from "node:path";
 import { parseArgs } from "node:util";
 import { loadSharedConfigFiles } from "@smithy/shared-ini-file-loader";
 import { storePathHash } from "./bucketObjects";
-import { collectGarbage, type CollectReport, type Progress, type RememberedNarInfo } from "./collect";
+import { CollectFailure, collectGarbage, type CollectReport, type Progress, type RememberedNarInfo } from "./collect";
 import { s3Bucket, type CacheBucketClient, type S3Location } from "./s3Bucket";
 
 export const USAGE = `usage: nix-cache-gc --endpoint URL --bucket NAME [--region R] --keep-days N
@@ -259,6 +259,10 @@ export async function main(argv: string[], io: Io): Promise<number> {
     } catch (error) {
         await saveRemembered(cacheFile, remembered).catch(() => undefined);
         io.stderr.write(`nix-cache-gc: failed: ${(error as Error).message}\n`);
+        if (invocation.json && error instanceof CollectFailure) {
+            // What was deleted before the failure, for the operator's record.
+            io.stdout.write(`${JSON.stringify({ ...error.report, error: error.message })}\n`);
+        }
         return 1;
     }
 }

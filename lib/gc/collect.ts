@@ -183,11 +183,32 @@ function appeared(earlier: Inventory, later: Inventory): string[] {
 const namedNars = (snapshot: Snapshot, without: Set<string>): Set<string> =>
     new Set([...snapshot.summaries].filter(([hash]) => !without.has(hash)).map(([, summary]) => summary.narKey));
 
+/** A run that failed part way, with what it had done by then (`report`, if it got that far). */
+export class CollectFailure extends Error {
+    constructor(
+        readonly cause: Error,
+        readonly report: CollectReport | undefined,
+    ) {
+        super(cause.message);
+        this.name = "CollectFailure";
+    }
+}
+
 /**
- * Collects garbage in one bucket. Throws when the server fails; what was deleted before then never
- * breaks a remaining narinfo's closure (narinfos go referrers first, NARs only after them).
+ * Collects garbage in one bucket. Throws a CollectFailure when the server fails; what was deleted
+ * before then never breaks a remaining narinfo's closure (narinfos go referrers first, NARs only
+ * after them).
  */
 export async function collectGarbage(bucket: CacheBucketClient, options: CollectOptions): Promise<CollectReport> {
+    const progress: { report?: CollectReport } = {};
+    try {
+        return await sweep(bucket, options, progress);
+    } catch (error) {
+        throw new CollectFailure(error as Error, progress.report);
+    }
+}
+
+async function sweep(bucket: CacheBucketClient, options: CollectOptions, progress: { report?: CollectReport }): Promise<CollectReport> {
     const run = new Run(bucket, options);
     const first = await run.snapshot();
     const firstDecision = run.decide(first, []);
@@ -209,6 +230,7 @@ export async function collectGarbage(bucket: CacheBucketClient, options: Collect
         leftAlone: [...first.inventory.leftAlone, ...first.inventory.pins].map((object) => object.key).sort(),
         dangling: [],
     };
+    progress.report = report;
     // Forget narinfos that are gone, so the remembered summaries stay the size of the bucket.
     const current = new Set([...first.inventory.narinfos.values()].map((object) => object.key));
     for (const key of options.remembered.keys()) {
