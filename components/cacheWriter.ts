@@ -1,7 +1,7 @@
-import * as minio from "@pulumi/minio";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import { renderPolicy, writerPolicy } from "../lib/policies";
+import { writerPolicy } from "../lib/policies";
+import { registerCacheUser } from "./cacheUser";
 
 export interface CacheWriterArgs {
     bucket: string;
@@ -28,24 +28,16 @@ export class CacheWriter extends pulumi.ComponentResource {
                 : new random.RandomPassword(`${name}-secret`, { length: 40, special: false }, { parent: this }).result;
         this.secretKey = pulumi.secret(secret);
 
-        const user = new minio.IamUser(
-            `${name}-user`,
-            { name: args.writerName, secret: this.secretKey },
-            { parent: this },
+        this.accessKey = registerCacheUser(
+            name,
+            {
+                userName: args.writerName,
+                secretKey: this.secretKey,
+                policyName: `${args.bucket}-write`,
+                policy: writerPolicy(args.bucket),
+            },
+            this,
         );
-        // Explicit names: without one the provider appends a random suffix.
-        const policy = new minio.IamPolicy(
-            `${name}-policy`,
-            { name: `${args.bucket}-write`, policy: renderPolicy(writerPolicy(args.bucket)) },
-            { parent: this },
-        );
-        new minio.IamUserPolicyAttachment(
-            `${name}-policy-attachment`,
-            { userName: user.name, policyName: policy.name },
-            { parent: this },
-        );
-
-        this.accessKey = user.name;
         this.registerOutputs({ accessKey: this.accessKey, secretKey: this.secretKey });
     }
 }

@@ -1,6 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { builderNixSettings, renderDrainEnvironment } from "../lib/builderConfig";
 import { renderCacheInfo } from "../lib/cacheInfo";
+import { renderCollectorEnvironment } from "../lib/collectorConfig";
 import {
     awsCredentialsProfile,
     nixosClient,
@@ -13,6 +14,7 @@ import {
 } from "../lib/clientConfig";
 import type { CacheSettings } from "../lib/settings";
 import { CacheBucket } from "./cacheBucket";
+import { CacheCollector } from "./cacheCollector";
 import { CacheExpiry } from "./cacheExpiry";
 import { CacheWriter } from "./cacheWriter";
 import { DeploymentCheck } from "./deploymentCheck";
@@ -39,9 +41,25 @@ export type CacheOutputs = {
     builderNixConf: pulumi.Output<string>;
     /** Environment file of those builders' drainer (scripts/drain): upload URL, key and credentials paths. */
     builderDrainEnv: pulumi.Output<string>;
+} & Partial<CollectorOutputs>;
+
+/**
+ * The garbage collector's outputs, exported with `retention gc` only: with another retention there
+ * is no collector, and a missing output makes `pulumi stack output` fail loudly where an empty one
+ * would start a collector without credentials.
+ */
+export type CollectorOutputs = {
+    collectorAccessKey: pulumi.Output<string>;
+    /** Secret. */
+    collectorSecretKey: pulumi.Output<string>;
+    /** Secret. The environment file `nix-cache-gc` runs with: its arguments and the collector's credentials. */
+    collectorEnv: pulumi.Output<string>;
 };
 
-/** A signed Nix binary cache on MinIO: bucket, anonymous read, writer, and signing key. */
+/**
+ * A signed Nix binary cache on MinIO: bucket, anonymous read, writer, signing key, and what sheds
+ * paths (the collector's user, or the expiry rule).
+ */
 export class NixBinaryCache extends pulumi.ComponentResource {
     readonly outputs: CacheOutputs;
 
@@ -70,7 +88,32 @@ export class NixBinaryCache extends pulumi.ComponentResource {
             { parent: this },
         );
 
-        if (settings.expireDays > 0) {
+        let collectorOutputs: CollectorOutputs | undefined;
+        if (settings.retention === "gc") {
+            const collector = new CacheCollector(
+                `${name}-collector`,
+                { bucket: settings.bucket, collectorName: settings.collectorName },
+                { parent: this },
+            );
+            const { publicUrl, bucket: bucketName, region, gcKeepDays, gcGraceHours } = settings;
+            collectorOutputs = {
+                collectorAccessKey: collector.accessKey,
+                collectorSecretKey: collector.secretKey,
+                collectorEnv: pulumi.secret(
+                    pulumi.all([collector.accessKey, collector.secretKey]).apply(([accessKey, secretKey]) =>
+                        renderCollectorEnvironment({
+                            endpoint: publicUrl,
+                            bucket: bucketName,
+                            region,
+                            keepDays: gcKeepDays,
+                            graceHours: gcGraceHours,
+                            accessKey,
+                            secretKey,
+                        }),
+                    ),
+                ),
+            };
+        } else if (settings.retention === "expire") {
             new CacheExpiry(
                 `${name}-expiry`,
                 {
@@ -133,6 +176,7 @@ export class NixBinaryCache extends pulumi.ComponentResource {
                     credentialsFile: settings.builderCredentialsFile,
                 }),
             ),
+            ...collectorOutputs,
         };
         this.registerOutputs(this.outputs);
     }

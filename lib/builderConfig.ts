@@ -28,17 +28,20 @@ export function builderNixSettings(paths: Pick<BuilderPaths, "postBuildHook">): 
 }
 
 /**
- * The drainer's environment file (systemd `EnvironmentFile=`, also valid shell). Values are double
- * quoted, with backslash, double quote, dollar and backtick escaped, which systemd and shells read
- * alike; the upload URL has `&` and `?`.
+ * An environment file (systemd `EnvironmentFile=`, also valid shell). Values are double quoted,
+ * with backslash, double quote, dollar and backtick escaped, which systemd and shells read alike.
  */
+export function renderEnvironmentFile(variables: [string, string][]): string {
+    return variables.map(([name, value]) => `${name}="${value.replace(/[\\"$`]/g, "\\$&")}"\n`).join("");
+}
+
+/** The drainer's environment file; the upload URL has `&` and `?`, which the quotes keep. */
 export function renderDrainEnvironment(uploadUrl: string, paths: BuilderPaths): string {
-    const variables: [string, string][] = [
+    return renderEnvironmentFile([
         ["NIX_CACHE_UPLOAD_URL", uploadUrl],
         ["NIX_CACHE_SECRET_KEY_FILE", paths.secretKeyFile],
         ["AWS_SHARED_CREDENTIALS_FILE", paths.credentialsFile],
-    ];
-    return variables.map(([name, value]) => `${name}="${value.replace(/[\\"$`]/g, "\\$&")}"\n`).join("");
+    ]);
 }
 
 /**

@@ -158,7 +158,7 @@ export function sameRule(stored: unknown, wanted: ExpiryRule): boolean {
 const UPGRADE_HINT =
     "MinIO releases before December 2023 (RELEASE.2023-12-02T10-51-33Z) do not support the lifecycle filter " +
     "ObjectSizeGreaterThan, which expiry needs to keep nix-cache-info. Upgrade MinIO (or the compatible fork you run) " +
-    "to a release from December 2023 or later, or set nix-cache:expireDays to 0 to go without expiry";
+    "to a release from December 2023 or later, or set nix-cache:retention gc (the collector, which keeps closures whole) to go without expiry";
 
 /**
  * The error to report when reading or writing the configuration failed. A write that MinIO before

@@ -13,7 +13,51 @@ import { keyNameProblem, parseNixPublicKey } from "./nixKeys";
 
 export const NAMESPACE = "nix-cache";
 
-export interface CacheSettings {
+export const RETENTIONS = ["gc", "expire", "none"] as const;
+export type RetentionMode = (typeof RETENTIONS)[number];
+
+/** The settings only one retention mode reads; any of them set under another mode is refused. */
+const RETENTION_SETTINGS = {
+    gc: ["collectorName", "gcKeepDays", "gcGraceHours"],
+    expire: ["expireDays"],
+    none: [],
+} as const satisfies Record<RetentionMode, readonly string[]>;
+
+const DEFAULT_COLLECTOR_NAME = "nixcollector";
+const DEFAULT_GC_KEEP_DAYS = 30;
+const DEFAULT_GC_GRACE_HOURS = 24;
+const DEFAULT_EXPIRE_DAYS = 30;
+const MAX_GC_GRACE_HOURS = 8760;
+
+/**
+ * How the cache sheds paths, with exactly the settings that mode reads (the others are `never`, so
+ * that code reads them only after narrowing on `retention`).
+ */
+export type RetentionSettings =
+    | {
+          /** A scheduled `nix-cache-gc` deletes what no recent push, pin or root reaches. */
+          retention: "gc";
+          /** The collector's MinIO user (access key). */
+          collectorName: string;
+          /** Narinfos uploaded within this many days are roots. */
+          gcKeepDays: number;
+          /** Unreferenced NARs younger than this many hours are uploads in flight, and kept. */
+          gcGraceHours: number;
+          expireDays?: never;
+      }
+    | {
+          /** A lifecycle rule deletes everything but `nix-cache-info` some days after its upload. */
+          retention: "expire";
+          expireDays: number;
+          collectorName?: never;
+          gcKeepDays?: never;
+          gcGraceHours?: never;
+      }
+    | { retention: "none"; collectorName?: never; gcKeepDays?: never; gcGraceHours?: never; expireDays?: never };
+
+export type CacheSettings = CommonSettings & RetentionSettings;
+
+interface CommonSettings {
     bucket: string;
     publicUrl: string;
     keyName: string;
@@ -27,8 +71,6 @@ export interface CacheSettings {
     region: string;
     compression: Compression;
     protect: boolean;
-    /** Days after which cached objects (all but nix-cache-info) expire; 0: never. */
-    expireDays: number;
     /** The `minio` provider's connection; the expiry rule is written through it. */
     minio: MinioConnection;
     /** Public keys of earlier key generations that clients keep trusting during a rotation. */
@@ -74,9 +116,9 @@ function bucketNameProblem(name: string): string | undefined {
 }
 
 // MinIO's own limits for user credentials: access key 3-20 characters without '=' or ','; secret
-// key 8-40 characters. The access key is also the AWS profile name in `uploadUrl` and
-// ~/.aws/credentials, so it is kept to characters that need no quoting there.
-function writerNameProblem(name: string): string | undefined {
+// key 8-40 characters. The writer's access key is also the AWS profile name in `uploadUrl` and
+// ~/.aws/credentials, so user names are kept to characters that need no quoting there.
+function userNameProblem(name: string): string | undefined {
     if (name.length < 3 || name.length > 20) {
         return `must be 3 to 20 characters long, MinIO's limit for access keys (got ${name.length})`;
     }
@@ -198,6 +240,14 @@ const booleanSetting = (fallback: boolean) =>
         fallback ? "true" : "false",
     );
 
+/** A whole number from `min` to `max`, written without sign, leading zeros or exponent. */
+const wholeNumber = (min: number, max: number, message: string) =>
+    v.pipe(
+        v.string(),
+        v.check((value) => /^[0-9]{1,6}$/.test(value) && !/^0[0-9]/.test(value) && Number(value) >= min && Number(value) <= max, message),
+        v.transform(Number),
+    );
+
 const REGION_NAME = /^[a-z0-9][a-z0-9-]*$/;
 const REGION_PROBLEM = "must be a region name such as us-east-1";
 
@@ -208,7 +258,7 @@ const schema = v.objectWithRest(
         bucket: v.optional(checked(bucketNameProblem), "nix-cache"),
         publicUrl: v.optional(checked(publicUrlProblem)),
         keyName: v.optional(checked((name) => keyNameProblem(name))),
-        writerName: v.optional(checked(writerNameProblem), "nixbuilder"),
+        writerName: v.optional(checked(userNameProblem), "nixbuilder"),
         writerSecret: v.optional(checked(writerSecretProblem)),
         priority: v.optional(
             v.pipe(v.string(), v.regex(/^[1-9][0-9]{0,5}$/, "must be a positive whole number such as 40"), v.transform(Number)),
@@ -220,16 +270,18 @@ const schema = v.objectWithRest(
         region: v.optional(v.pipe(v.string(), v.regex(REGION_NAME, REGION_PROBLEM))),
         compression: v.optional(v.picklist(COMPRESSIONS, `must be one of ${COMPRESSIONS.join(", ")}`), "zstd"),
         protect: booleanSetting(true),
+        retention: v.optional(v.picklist(RETENTIONS, `must be one of ${RETENTIONS.join(", ")}`), "gc"),
+        // No defaults here: whether these are set at all decides the combination checks, so their
+        // defaults are applied after them (and Pulumi.yaml must not declare them, see pulumiProject.test.ts).
+        collectorName: v.optional(checked(userNameProblem)),
+        gcKeepDays: v.optional(wholeNumber(1, MAX_EXPIRE_DAYS, `must be a whole number of days from 1 to ${MAX_EXPIRE_DAYS}, such as 30`)),
+        gcGraceHours: v.optional(wholeNumber(1, MAX_GC_GRACE_HOURS, `must be a whole number of hours from 1 to ${MAX_GC_GRACE_HOURS}, such as 24`)),
         expireDays: v.optional(
-            v.pipe(
-                v.string(),
-                v.check(
-                    (value) => /^(0|[1-9][0-9]{0,4})$/.test(value) && Number(value) <= MAX_EXPIRE_DAYS,
-                    `must be a whole number of days from 0 (no expiry) to ${MAX_EXPIRE_DAYS}, such as 30`,
-                ),
-                v.transform(Number),
+            wholeNumber(
+                1,
+                MAX_EXPIRE_DAYS,
+                `must be a whole number of days from 1 to ${MAX_EXPIRE_DAYS}, such as 30 (no expiry at all: nix-cache:retention none)`,
             ),
-            "30",
         ),
         previousPublicKeys: v.optional(v.pipe(v.string(), v.rawTransform(parsePublicKeyList)), "[]"),
         caCertificate: v.optional(
@@ -257,9 +309,12 @@ const schema = v.objectWithRest(
 export const SETTING_NAMES = Object.keys(schema.entries);
 
 /**
- * Settings without a fixed default: unset means "derive it" (publicUrl, keyName, region) or "none"
- * (caCertificate), or "generate it" (writerSecret). Pulumi.yaml must not declare them, since the
- * Pulumi CLI makes every declared project key without a default required for every stack.
+ * Settings without a default in the schema: unset means "derive it" (publicUrl, keyName, region),
+ * "none" (caCertificate) or "generate it" (writerSecret); or the setting belongs to one retention
+ * mode (collectorName, gcKeepDays, gcGraceHours, expireDays), where being set at all matters and the
+ * default is applied after the combination checks. Pulumi.yaml must not declare them: the Pulumi
+ * CLI makes every declared project key without a default required for every stack, and puts a
+ * declared default into the config the program sees, as if the stack had set it.
  */
 export const SETTINGS_WITHOUT_DEFAULT = Object.entries(schema.entries)
     .filter(([, entry]) => entry.default === undefined)
@@ -277,8 +332,23 @@ export function parseSettings(config: Record<string, string>, env: Environment =
             .filter(([key]) => key.startsWith(prefix))
             .map(([key, value]) => [key.slice(prefix.length), value]),
     );
-    const result = v.safeParse(schema, own);
     const problems: string[] = [];
+    // A setting of another retention mode than the chosen one would silently do nothing: refuse it
+    // (and leave its value unchecked: it has to go either way).
+    const chosen = own.retention ?? "gc";
+    if ((RETENTIONS as readonly string[]).includes(chosen)) {
+        for (const [mode, names] of Object.entries(RETENTION_SETTINGS)) {
+            for (const name of names.filter((setting) => mode !== chosen && own[setting] !== undefined)) {
+                problems.push(
+                    `${prefix}${name}: applies only with ${prefix}retention ${mode}, and retention is ${chosen}` +
+                        `${own.retention === undefined ? " (the default)" : ""}; remove it ` +
+                        `(pulumi config rm ${prefix}${name}) or set ${prefix}retention ${mode}`,
+                );
+                delete own[name];
+            }
+        }
+    }
+    const result = v.safeParse(schema, own);
     for (const issue of result.issues ?? []) {
         const hint = issue.type === "never" ? `; known settings: ${SETTING_NAMES.join(", ")}` : "";
         problems.push(`${prefix}${v.getDotPath(issue)}: ${issue.message}${hint}`);
@@ -304,7 +374,7 @@ export function parseSettings(config: Record<string, string>, env: Environment =
                 "fix minio:minioRegion or set nix-cache:region",
         );
     }
-    const expiryOn = result.success && result.output.expireDays > 0;
+    const expiryOn = result.success && result.output.retention === "expire";
     // The connection matters when the public URL derives from it, and for expiry, which writes the
     // bucket's lifecycle rule itself through the provider's connection.
     if (own.publicUrl === undefined || expiryOn) {
@@ -313,7 +383,7 @@ export function parseSettings(config: Record<string, string>, env: Environment =
     if (expiryOn) {
         const threshold = thresholdProblem(renderCacheInfo(result.output));
         if (threshold !== undefined) {
-            problems.push(`${prefix}expireDays: ${threshold}; shorten nix-cache:storeDir or set nix-cache:expireDays to 0`);
+            problems.push(`${prefix}retention: expire: ${threshold}; shorten nix-cache:storeDir or set nix-cache:retention gc`);
         }
     }
     for (const name of ["builderSecretKeyFile", "builderCredentialsFile"] as const) {
@@ -322,11 +392,22 @@ export function parseSettings(config: Record<string, string>, env: Environment =
             problems.push(`${prefix}${name}: ${inStore}`);
         }
     }
+    if (result.success && result.output.retention === "gc") {
+        const { collectorName = DEFAULT_COLLECTOR_NAME, writerName } = result.output;
+        if (collectorName === writerName) {
+            problems.push(
+                `${prefix}collectorName: must differ from ${prefix}writerName ('${writerName}'): MinIO would make the ` +
+                    "writer and the collector one user, whose policy either uploads or deletes; choose another name",
+            );
+        }
+    }
     if (problems.length > 0 || !result.success || publicUrl === undefined) {
         throw new SettingsError(problems);
     }
 
-    const { keyName, writerSecret, caCertificate, region, ...rest } = result.output;
+    // The retention settings are put back below, each with its mode's default.
+    const { keyName, writerSecret, caCertificate, region, retention, collectorName, gcKeepDays, gcGraceHours, expireDays, ...rest } =
+        result.output;
     // Nix's convention: the cache's host name and a generation, bumped to rotate the key.
     const derivedKeyName = `${new URL(publicUrl).hostname}-1`;
     if (keyName === undefined && keyNameProblem(derivedKeyName) !== undefined) {
@@ -344,8 +425,20 @@ export function parseSettings(config: Record<string, string>, env: Environment =
                 "bump the generation in nix-cache:keyName (e.g. -1 to -2) before moving the old public key here",
         ]);
     }
+    const retentionSettings: RetentionSettings =
+        retention === "gc"
+            ? {
+                  retention,
+                  collectorName: collectorName ?? DEFAULT_COLLECTOR_NAME,
+                  gcKeepDays: gcKeepDays ?? DEFAULT_GC_KEEP_DAYS,
+                  gcGraceHours: gcGraceHours ?? DEFAULT_GC_GRACE_HOURS,
+              }
+            : retention === "expire"
+              ? { retention, expireDays: expireDays ?? DEFAULT_EXPIRE_DAYS }
+              : { retention };
     return {
         ...rest,
+        ...retentionSettings,
         publicUrl,
         // Uploads are signed for the region the provider talks to MinIO in, unless told otherwise.
         region: region ?? connection.region,

@@ -15,7 +15,10 @@ import {
     ANONYMOUS_OBJECT_ACTIONS,
     bucketArn,
     cacheInfoArn,
-    objectsArn,
+    COLLECTOR_BUCKET_ACTIONS,
+    COLLECTOR_DENIED_ACTIONS,
+    COLLECTOR_OBJECT_ACTIONS,
+    pinsArn,
     WRITER_BUCKET_ACTIONS,
     WRITER_DENIED_CACHE_INFO_ACTIONS,
     WRITER_OBJECT_ACTIONS,
@@ -100,6 +103,12 @@ const WRITER_ALLOWLIST: Allowlist = {
     objectActions: WRITER_OBJECT_ACTIONS,
 };
 
+const COLLECTOR_ALLOWLIST: Allowlist = {
+    grantee: "the collector",
+    bucketActions: COLLECTOR_BUCKET_ACTIONS,
+    objectActions: COLLECTOR_OBJECT_ACTIONS,
+};
+
 // MinIO applies bucket policies to anonymous requests only, so every grant in one is a grant to
 // anonymous clients, whatever its Principal says.
 const ANONYMOUS_ALLOWLIST: Allowlist = {
@@ -180,45 +189,135 @@ function anonymousGrantProblems(policy: unknown, bucket: unknown): string[] {
 }
 
 /**
- * A policy that lets the writer upload to a bucket's objects must also deny it rewriting that
- * bucket's `nix-cache-info`; one problem per bucket where the Deny is missing.
+ * Whether some key matches both IAM resource patterns (`*`: any run of characters, `?`: any one;
+ * case-sensitive, as IAM compares resources).
  */
-function cacheInfoDenyProblems(statements: Statement[], stackBuckets: string[]): string[] {
-    const names = (statement: Statement, field: "Action" | "Resource") => asList(statement[field]);
-    return stackBuckets.flatMap((bucket) => {
-        const uploads = statements.some(
-            (statement) =>
-                !isDeny(statement) &&
-                names(statement, "Resource").includes(objectsArn(bucket)) &&
-                names(statement, "Action").some((action) => listed(WRITER_DENIED_CACHE_INFO_ACTIONS, action)),
-        );
-        const denied = WRITER_DENIED_CACHE_INFO_ACTIONS.every((action) =>
-            statements.some(
-                (statement) =>
-                    isDeny(statement) &&
-                    statement.NotAction === undefined &&
-                    statement.NotResource === undefined &&
-                    listed(names(statement, "Action"), action) &&
-                    names(statement, "Resource").includes(cacheInfoArn(bucket)),
-            ),
-        );
-        return uploads && !denied
-            ? [
-                  `IAM policy lets the writer upload to '${bucket}' without a Deny of ` +
-                      `${WRITER_DENIED_CACHE_INFO_ACTIONS.join(", ")} on '${cacheInfoArn(bucket)}': ` +
-                      "a writer could rewrite nix-cache-info and make every client refuse the cache",
-              ]
-            : [];
-    });
+function patternsOverlap(a: string, b: string): boolean {
+    const memo = new Map<string, boolean>();
+    const from = (i: number, j: number): boolean => {
+        const key = `${i},${j}`;
+        let result = memo.get(key);
+        if (result === undefined) {
+            if (i === a.length || j === b.length) {
+                // What is left of the other pattern must be able to match nothing.
+                result = /^\**$/.test(a.slice(i)) && /^\**$/.test(b.slice(j));
+            } else if (a[i] === "*" || b[j] === "*") {
+                // A star matches nothing (skip it), or takes one more character of the other side.
+                result =
+                    (a[i] === "*" && (from(i + 1, j) || from(i, j + 1))) || (b[j] === "*" && (from(i, j + 1) || from(i + 1, j)));
+            } else {
+                result = (a[i] === b[j] || a[i] === "?" || b[j] === "?") && from(i + 1, j + 1);
+            }
+            memo.set(key, result);
+        }
+        return result;
+    };
+    return from(0, 0);
 }
 
-/** One problem per grant of a writer's IAM policy beyond the writer's actions on the stack's bucket(s). */
-function writerPolicyProblems(policy: unknown, stackBuckets: string[]): string[] {
-    const grants = problemsPerStatement("IAM policy", policy, (statement, where) =>
-        grantProblems(statement, where, WRITER_ALLOWLIST, stackBuckets),
+/** A cache user's allowlist and the Deny it must carry for what it may never touch. */
+interface Role {
+    allowlist: Allowlist;
+    /** Actions granted on the objects that `protectedArns` must each have an explicit Deny for. */
+    deniedActions: readonly string[];
+    protectedArns: (bucket: string) => string[];
+    /** What the role does to the bucket, as the problems say it ("upload to"). */
+    doing: string;
+    risk: string;
+}
+
+const WRITER_ROLE: Role = {
+    allowlist: WRITER_ALLOWLIST,
+    deniedActions: WRITER_DENIED_CACHE_INFO_ACTIONS,
+    protectedArns: (bucket) => [cacheInfoArn(bucket)],
+    doing: "upload to",
+    risk: "a writer could rewrite nix-cache-info and make every client refuse the cache",
+};
+
+const COLLECTOR_ROLE: Role = {
+    allowlist: COLLECTOR_ALLOWLIST,
+    deniedActions: COLLECTOR_DENIED_ACTIONS,
+    protectedArns: (bucket) => [cacheInfoArn(bucket), pinsArn(bucket)],
+    doing: "delete in",
+    risk: "the collector could delete nix-cache-info (every client then refuses the cache) or the pins that keep paths alive",
+};
+
+/**
+ * A policy that grants one of the role's denied actions on anything reaching a protected object
+ * (`<bucket>/*`, the object itself, a pattern that matches it) must also carry an explicit Deny of
+ * those actions naming that object; one problem per protected object without it.
+ */
+function requiredDenyProblems(statements: Statement[], stackBuckets: string[], role: Role): string[] {
+    const names = (statement: Statement, field: "Action" | "Resource") => asList(statement[field]);
+    const actions = role.deniedActions.join(", ");
+    return stackBuckets.flatMap((bucket) =>
+        role.protectedArns(bucket).flatMap((arn) => {
+            const reached = statements.some(
+                (statement) =>
+                    !isDeny(statement) &&
+                    names(statement, "Resource").some((resource) => patternsOverlap(resource, arn)) &&
+                    names(statement, "Action").some((action) => listed(role.deniedActions, action)),
+            );
+            const denied = role.deniedActions.every((action) =>
+                statements.some(
+                    (statement) =>
+                        isDeny(statement) &&
+                        statement.NotAction === undefined &&
+                        statement.NotResource === undefined &&
+                        listed(names(statement, "Action"), action) &&
+                        names(statement, "Resource").includes(arn),
+                ),
+            );
+            return reached && !denied
+                ? [`IAM policy lets ${role.allowlist.grantee} ${role.doing} '${bucket}' without a Deny of ${actions} on '${arn}': ${role.risk}`]
+                : [];
+        }),
     );
+}
+
+/** Everything wrong with an IAM policy taken as the role's policy. */
+function roleProblems(policy: unknown, statements: Statement[], stackBuckets: string[], role: Role): string[] {
+    const grants = problemsPerStatement("IAM policy", policy, (statement, where) =>
+        grantProblems(statement, where, role.allowlist, stackBuckets),
+    );
+    return [...grants, ...requiredDenyProblems(statements, stackBuckets, role)];
+}
+
+/** The actions only one of two allowlists names. */
+const onlyIn = (list: Allowlist, other: Allowlist): string[] =>
+    [...list.bucketActions, ...list.objectActions].filter(
+        (action) => !listed([...other.bucketActions, ...other.objectActions], action),
+    );
+
+/**
+ * An IAM policy must be wholly the writer's or wholly the collector's: no problems as one of the
+ * two. Otherwise it is judged as the collector's if it grants an action only the collector may have
+ * (deletion), as the writer's if it grants one only the writer may have (uploads), else as the one it
+ * comes closer to; a policy that grants both kinds gets a problem of its own first.
+ */
+function iamPolicyProblems(policy: unknown, stackBuckets: string[]): string[] {
     const statements = statementsOf(policy);
-    return typeof statements === "string" ? grants : [...grants, ...cacheInfoDenyProblems(statements, stackBuckets)];
+    if (typeof statements === "string") {
+        return [`IAM policy cannot be checked: ${statements}`];
+    }
+    const asWriter = roleProblems(policy, statements, stackBuckets, WRITER_ROLE);
+    const asCollector = roleProblems(policy, statements, stackBuckets, COLLECTOR_ROLE);
+    if (asWriter.length === 0 || asCollector.length === 0) {
+        return [];
+    }
+    const granted = statements.filter((statement) => !isDeny(statement)).flatMap((statement) => asList(statement.Action));
+    const grantedOf = (actions: string[]) => actions.filter((action) => listed(granted, action));
+    const writerOnly = grantedOf(onlyIn(WRITER_ALLOWLIST, COLLECTOR_ALLOWLIST));
+    const collectorOnly = grantedOf(onlyIn(COLLECTOR_ALLOWLIST, WRITER_ALLOWLIST));
+    const closer = asCollector.length < asWriter.length ? asCollector : asWriter;
+    if (writerOnly.length > 0 && collectorOnly.length > 0) {
+        return [
+            `IAM policy grants the writer's ${writerOnly.join(", ")} together with the collector's ${collectorOnly.join(", ")}: ` +
+                "a policy is either the writer's (uploads, never deletes) or the collector's (deletes, never uploads); split it in two",
+            ...closer,
+        ];
+    }
+    return collectorOnly.length > 0 ? asCollector : writerOnly.length > 0 ? asWriter : closer;
 }
 
 /** One problem per statement of an IAM policy that carries a Principal (MinIO drops it silently). */
@@ -296,17 +395,19 @@ export const bucketAndKeyProtected = resourceRule(
               ],
 );
 
-export const writerPoliciesLeastPrivilege: StackValidationPolicy = {
-    name: "writer-policy-least-privilege",
+export const iamPoliciesLeastPrivilege: StackValidationPolicy = {
+    name: "iam-policy-least-privilege",
     description:
-        "Writer (IAM) policies grant only named actions on this stack's bucket(s): " +
-        `${describeAllowlist(WRITER_ALLOWLIST)}. No wildcards, NotAction or NotResource. ` +
-        `Uploads come with a Deny of ${WRITER_DENIED_CACHE_INFO_ACTIONS.join(", ")} on the bucket's ${CACHE_INFO_KEY}.`,
+        "Every IAM policy is wholly the writer's or wholly the collector's, with only named actions on this " +
+        `stack's bucket(s). The writer's: ${describeAllowlist(WRITER_ALLOWLIST)}, uploads with a Deny of ` +
+        `${WRITER_DENIED_CACHE_INFO_ACTIONS.join(", ")} on the bucket's ${CACHE_INFO_KEY}. The collector's: ` +
+        `${describeAllowlist(COLLECTOR_ALLOWLIST)}, deletions with a Deny of ${COLLECTOR_DENIED_ACTIONS.join(", ")} ` +
+        `on ${CACHE_INFO_KEY} and pins/*. No wildcards, NotAction or NotResource.`,
     enforcementLevel: "mandatory",
     validateStack: (args, reportViolation) => {
         const buckets = byType(args.resources, RESOURCE_TYPES.bucket).map((bucket) => String(bucket.props.bucket));
         for (const policy of byType(args.resources, RESOURCE_TYPES.iamPolicy)) {
-            for (const problem of writerPolicyProblems(policy.props.policy, buckets)) {
+            for (const problem of iamPolicyProblems(policy.props.policy, buckets)) {
                 reportViolation(problem, policy.urn);
             }
         }
@@ -334,7 +435,7 @@ export const cacheInfoExists: StackValidationPolicy = {
 
 export const NIX_CACHE_POLICIES = [
     noAnonymousWrites,
-    writerPoliciesLeastPrivilege,
+    iamPoliciesLeastPrivilege,
     noPrincipalInIamPolicies,
     bucketAndKeyProtected,
     cacheInfoExists,

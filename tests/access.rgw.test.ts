@@ -3,13 +3,17 @@
 // applied byte for byte, anonymous and as the writer, for both values of `allowAnonymousList`.
 // Each row's answer from RGW must equal the README's and the IAM evaluator's (accessEvaluation.ts).
 //
+// The collector (retention gc's third user) is created on RGW like the writer, with the
+// registered collector policy as its user policy.
+//
 // RGW is not MinIO. Where their models differ, and why the table still means the same here:
 // - RGW applies a bucket policy to every principal it names, `*` included authenticated users
 //   (ceph/ceph doc/radosgw/bucketpolicy.rst); MinIO to anonymous requests only. The registered
-//   bucket policy grants only reads the writer's own policy grants too, so no writer row changes.
-// - The writer is not the buckets' owner (the admin user is), as on MinIO, where buckets belong to
+//   bucket policy grants only reads the writer's and the collector's own policies grant too, so no
+//   writer or collector row changes.
+// - The writer and the collector are not the buckets' owner (the admin user is), as on MinIO, where buckets belong to
 //   the root user: RGW then decides by the user policy (RGW's IAM PutUserPolicy) and the bucket
-//   policy; the bucket's ACL grants the writer nothing.
+//   policy; the bucket's ACL grants them nothing.
 // - `GET /` (ListAllMyBuckets) answers 200 to anyone with the caller's own buckets only
 //   (ceph/ceph doc/radosgw/s3/serviceops.rst): "allowed" means the answer names the cache's bucket.
 // - MinIO's admin API (`admin:*`) has no counterpart in RGW: those rows stay with the evaluator
@@ -29,6 +33,7 @@ import { NEEDS_RGW, withRgwCluster, type Credentials, type S3Response } from "./
 
 const BUCKET = "nix-cache";
 const WRITER = "nixbuilder";
+const COLLECTOR = "nixcollector";
 const CONFIG = { ...STACK_CONFIG, "nix-cache:bucket": BUCKET };
 
 /** What one real request showed: whether RGW allowed the row's action. */
@@ -45,7 +50,8 @@ describe("README: who may do what, on a real S3 server (Ceph RGW)", NEEDS_RGW, (
     const rows = readmeAccessRows(BUCKET);
     let defaults: RegisteredPolicies;
     let withList: RegisteredPolicies;
-    let writer: Credentials;
+    /** The users' credentials; anonymous requests go unsigned. */
+    const users: Partial<Record<AccessRow["who"], Credentials>> = {};
     /** Every object a row names, with the content it is (re)created with. */
     const fixtures = new Map<string, { bucket: string; key: string }>();
 
@@ -58,7 +64,8 @@ describe("README: who may do what, on a real S3 server (Ceph RGW)", NEEDS_RGW, (
 
     before(async () => {
         ({ defaults, withList } = await policiesWithAndWithoutListing(CONFIG));
-        writer = await rgw.cluster.createUser(WRITER);
+        users.writer = await rgw.cluster.createUser(WRITER);
+        users.collector = await rgw.cluster.createUser(COLLECTOR);
         const buckets = new Set<string>();
         for (const row of rows.filter((row) => row.target !== "*")) {
             const { bucket, key } = partsOf(row);
@@ -73,10 +80,11 @@ describe("README: who may do what, on a real S3 server (Ceph RGW)", NEEDS_RGW, (
         await restoreFixtures();
     });
 
-    /** Applies the bucket policy and the writer's policy as registered (PutUserPolicy replaces by name). */
+    /** Applies the bucket policy and the users' policies as registered (PutUserPolicy replaces by name). */
     const apply = async (policies: RegisteredPolicies) => {
         await rgw.cluster.putBucketPolicy(rgw.admin, BUCKET, policies.bucketPolicy);
         await rgw.cluster.putUserPolicy(rgw.admin, WRITER, "nix-cache-writer", policies.writerPolicy);
+        await rgw.cluster.putUserPolicy(rgw.admin, COLLECTOR, "nix-cache-collector", policies.collectorPolicy);
     };
 
     /** `allowed` when RGW answers `allowedStatus`, denied on 403 AccessDenied, anything else is a test error. */
@@ -90,9 +98,9 @@ describe("README: who may do what, on a real S3 server (Ceph RGW)", NEEDS_RGW, (
         throw new Error(`${row.line}: RGW answered ${response.status} ${response.code}: ${response.body}`);
     };
 
-    /** Sends the request that performs the row's action, as anyone or as the writer. */
+    /** Sends the request that performs the row's action, as anyone or as the row's user. */
     const attempt = async (row: AccessRow, applied: RegisteredPolicies): Promise<Decision> => {
-        const as = row.who === "writer" ? writer : undefined;
+        const as = users[row.who];
         const { bucket, key } = partsOf(row);
         const path = key === "" ? `/${bucket}` : `/${bucket}/${key}`;
         const send = (method: "GET" | "PUT" | "POST" | "DELETE", query = "", body = "", headers = {}) =>
@@ -168,8 +176,8 @@ describe("README: who may do what, on a real S3 server (Ceph RGW)", NEEDS_RGW, (
         return wrong;
     };
 
-    test("the table has rows RGW can check for both principals, allowed and denied", () => {
-        for (const who of ["anonymous", "writer"] as const) {
+    test("the table has rows RGW can check for every principal, allowed and denied", () => {
+        for (const who of ["anonymous", "writer", "collector"] as const) {
             const sendable = rows.filter((row) => row.who === who && !row.action.startsWith("admin:"));
             assert.ok(sendable.some((row) => row.allowed), `${who}: no allowed row`);
             assert.ok(sendable.some((row) => !row.allowed), `${who}: no denied row`);
@@ -188,13 +196,18 @@ describe("README: who may do what, on a real S3 server (Ceph RGW)", NEEDS_RGW, (
         const widened: RegisteredPolicies = {
             bucketPolicy: widenedPolicy(defaults.bucketPolicy, "s3:GetObject", "s3:PutObject"),
             writerPolicy: widenedPolicy(defaults.writerPolicy, "s3:PutObject", "s3:DeleteObject"),
+            collectorPolicy: widenedPolicy(defaults.collectorPolicy, "s3:DeleteObject", "s3:PutObject"),
         };
         const widenedRows = rows.filter(
             (row) =>
-                (row.who === "anonymous" && row.action === "s3:PutObject" && row.target.startsWith(`${BUCKET}/`)) ||
-                (row.who === "writer" && row.action === "s3:DeleteObject" && row.target.startsWith(`${BUCKET}/`)),
+                row.target.startsWith(`${BUCKET}/`) &&
+                ((row.who === "anonymous" && row.action === "s3:PutObject") ||
+                    (row.who === "writer" && row.action === "s3:DeleteObject") ||
+                    (row.who === "collector" && row.action === "s3:PutObject")),
         );
-        assert.equal(widenedRows.length, 2, "the table should have one row for each widening");
+        // Written out: anyone's upload of a narinfo, the writer's delete of a narinfo, the
+        // collector's uploads of a narinfo and of a pin.
+        assert.equal(widenedRows.length, 4, "the table should have these rows for the widenings");
         const red = await disagreements(t, widened, "allowed");
         assert.deepEqual(
             red.map((line) => line.split("  -> ")[0]),

@@ -6,8 +6,8 @@
 //   as unsigned requests (the evaluator's `anonymousPrincipal`) against the bucket policy as a
 //   resource policy, with no identity policies.
 // - MinIO checks a user's requests against the IAM policies attached to the user only, so writer
-//   requests are simulated against the writer's IAM policy as an identity policy, with no resource
-//   policy. One made-up account holds both principal and bucket (MinIO has no accounts).
+//   and collector requests are simulated against that user's IAM policy as an identity policy, with
+//   no resource policy. One made-up account holds principals and bucket (MinIO has no accounts).
 // - MinIO's admin API actions (`admin:*`) are not in the evaluator's AWS action catalogue, so
 //   `runSimulation` refuses them as an invalid service; they go through `runUnsafeSimulation`, the
 //   same engine without input validation. MinIO ignores Resource for admin actions, so an admin
@@ -16,13 +16,21 @@ import { anonymousPrincipal, runSimulation, runUnsafeSimulation, type Simulation
 import { buildStack } from "../stack";
 import { installMocks, resetRegistrations, settle } from "./harness";
 
-export type Who = "anonymous" | "writer";
+export type Who = "anonymous" | "writer" | "collector";
 
-/** The two policy documents exactly as registered with the engine (the resources' `policy` input). */
+/** The policy documents exactly as registered with the engine (the resources' `policy` input). */
 export interface RegisteredPolicies {
     bucketPolicy: string;
     writerPolicy: string;
+    collectorPolicy: string;
 }
+
+/** Which registered document decides each principal's requests. */
+export const DOCUMENT_OF: Record<Who, keyof RegisteredPolicies> = {
+    anonymous: "bucketPolicy",
+    writer: "writerPolicy",
+    collector: "collectorPolicy",
+};
 
 export const BUCKET_POLICY_TYPE = "minio:index/s3BucketPolicy:S3BucketPolicy";
 export const IAM_POLICY_TYPE = "minio:index/iamPolicy:IamPolicy";
@@ -31,21 +39,32 @@ export const IAM_POLICY_TYPE = "minio:index/iamPolicy:IamPolicy";
 export const STACK_CONFIG = { "minio:minioServer": "s3.example.org:9000", "minio:minioSsl": "true" };
 
 const ACCOUNT = "000000000000";
-const WRITER_ARN = `arn:aws:iam::${ACCOUNT}:user/nixbuilder`;
+const USER_ARNS: Record<Exclude<Who, "anonymous">, string> = {
+    writer: `arn:aws:iam::${ACCOUNT}:user/nixbuilder`,
+    collector: `arn:aws:iam::${ACCOUNT}:user/nixcollector`,
+};
 
 /** Builds the stack under the mock engine from `config` and returns the registered policy inputs. */
 export async function registeredPolicies(config: Record<string, string>): Promise<RegisteredPolicies> {
     await installMocks();
     resetRegistrations();
     const registered = await settle(buildStack(config));
-    const policyOf = (type: string): string => {
-        const found = registered.filter((resource) => resource.type === type);
+    const typeOf = new Map(registered.map((resource) => [resource.urn, resource.type]));
+    /** The one resource of `type` (a child of a component of `parentType`, if given) and its policy. */
+    const policyOf = (type: string, parentType?: string): string => {
+        const found = registered.filter(
+            (resource) => resource.type === type && (parentType === undefined || typeOf.get(resource.parentUrn) === parentType),
+        );
         if (found.length !== 1 || typeof found[0]!.inputs.policy !== "string") {
-            throw new Error(`expected exactly one ${type} with a string policy, found ${found.length}`);
+            throw new Error(`expected exactly one ${type} under ${parentType} with a string policy, found ${found.length}`);
         }
         return found[0]!.inputs.policy;
     };
-    return { bucketPolicy: policyOf(BUCKET_POLICY_TYPE), writerPolicy: policyOf(IAM_POLICY_TYPE) };
+    return {
+        bucketPolicy: policyOf(BUCKET_POLICY_TYPE),
+        writerPolicy: policyOf(IAM_POLICY_TYPE, "nix-cache:index:CacheWriter"),
+        collectorPolicy: policyOf(IAM_POLICY_TYPE, "nix-cache:index:CacheCollector"),
+    };
 }
 
 /** The registered policies with default access settings and with `allowAnonymousList`. */
@@ -70,15 +89,15 @@ export async function isAllowed(
     action: string,
     resource: string,
 ): Promise<boolean> {
-    const document = JSON.parse(who === "anonymous" ? policies.bucketPolicy : policies.writerPolicy);
+    const document = JSON.parse(policies[DOCUMENT_OF[who]]);
     const simulation = (requested: string): Simulation => ({
         request: {
-            principal: who === "anonymous" ? anonymousPrincipal : WRITER_ARN,
+            principal: who === "anonymous" ? anonymousPrincipal : USER_ARNS[who],
             action,
             resource: { resource: requested, accountId: ACCOUNT },
             contextVariables: {},
         },
-        identityPolicies: who === "writer" ? [{ name: "writer", policy: document }] : [],
+        identityPolicies: who === "anonymous" ? [] : [{ name: who, policy: document }],
         serviceControlPolicies: [],
         resourceControlPolicies: [],
         ...(who === "anonymous" ? { resourcePolicy: document } : {}),

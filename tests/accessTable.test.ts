@@ -16,10 +16,10 @@ before(async () => {
 });
 
 describe("README: who may do what", () => {
-    test("the table says something about both principals, allowed and denied", () => {
+    test("the table says something about every principal, allowed and denied", () => {
         const rows = readmeAccessRows(BUCKET);
         assert.ok(rows.length >= 15, `only ${rows.length} rows`);
-        for (const who of ["anonymous", "writer"] as const) {
+        for (const who of ["anonymous", "writer", "collector"] as const) {
             assert.ok(rows.some((row) => row.who === who && row.allowed), `${who}: no allowed row`);
             assert.ok(rows.some((row) => row.who === who && !row.allowed), `${who}: no denied row`);
         }

@@ -238,7 +238,7 @@ describe("the bucket lifecycle provider against a MinIO-like server", () => {
                 assert.match(error.message, /MinIO releases before December 2023/);
                 assert.match(error.message, /do not support the lifecycle filter ObjectSizeGreaterThan/);
                 assert.match(error.message, /Upgrade MinIO/);
-                assert.match(error.message, /nix-cache:expireDays to 0/);
+                assert.match(error.message, /set nix-cache:retention gc/);
                 assert.match(error.message, /Nothing was changed/);
                 return true;
             });

@@ -17,3 +17,15 @@ export const ANONYMOUS_DOWNLOAD_POLICY_FOR_NIX_CACHE =
     '{"Version":"2012-10-17","Statement":[' +
     '{"Sid":"AnonymousDownload","Effect":"Allow","Principal":{"AWS":["*"]},' +
     '"Action":["s3:GetObject"],"Resource":["arn:aws:s3:::nix-cache/*"]}]}';
+
+export const COLLECTOR_POLICY_FOR_NIX_CACHE =
+    '{"Version":"2012-10-17","Statement":[' +
+    '{"Sid":"CollectorBucket","Effect":"Allow",' +
+    '"Action":["s3:GetBucketLocation","s3:ListBucket"],' +
+    '"Resource":["arn:aws:s3:::nix-cache"]},' +
+    '{"Sid":"CollectorObjects","Effect":"Allow",' +
+    '"Action":["s3:GetObject","s3:DeleteObject"],' +
+    '"Resource":["arn:aws:s3:::nix-cache/*"]},' +
+    '{"Sid":"CollectorKeepsCacheInfoAndPins","Effect":"Deny",' +
+    '"Action":["s3:DeleteObject"],' +
+    '"Resource":["arn:aws:s3:::nix-cache/nix-cache-info","arn:aws:s3:::nix-cache/pins/*"]}]}';

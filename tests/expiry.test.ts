@@ -163,7 +163,7 @@ describe("errors from the server", () => {
             const error = writeError({ code, message: "unknown XML Tag" }, "nix-cache");
             assert.match(error.message, new RegExp(`^bucket 'nix-cache': the server refused the expiry rule \\(${code}: unknown XML Tag\\)`));
             assert.match(error.message, /MinIO releases before December 2023 \(RELEASE\.2023-12-02T10-51-33Z\) do not support/);
-            assert.match(error.message, /Upgrade MinIO .* or set nix-cache:expireDays to 0/);
+            assert.match(error.message, /Upgrade MinIO .* or set nix-cache:retention gc/);
         }
         assert.match(writeError({ code: "MalformedXML", message: "The XML ..." }, "b").message, /do not support/);
     });
@@ -191,19 +191,21 @@ describe("errors from the server", () => {
     });
 });
 
-describe("the expireDays setting", () => {
-    test("defaults to 30 and accepts 0 (no expiry) to 36500", () => {
-        assert.equal(parseSettings(SERVER, {}).expireDays, 30);
-        for (const days of ["0", "1", "7", "36500"]) {
-            assert.equal(parseSettings({ ...SERVER, "nix-cache:expireDays": days }, {}).expireDays, Number(days));
+describe("the expireDays setting (retention expire)", () => {
+    const EXPIRE = { ...SERVER, "nix-cache:retention": "expire" };
+
+    test("defaults to 30 and accepts 1 to 36500", () => {
+        assert.equal(parseSettings(EXPIRE, {}).expireDays, 30);
+        for (const days of ["1", "7", "36500"]) {
+            assert.equal(parseSettings({ ...EXPIRE, "nix-cache:expireDays": days }, {}).expireDays, Number(days));
         }
     });
 
     test("every invalid value stops the program naming the setting", () => {
-        for (const days of ["-1", "1.5", "0.5", "30d", "abc", "", " 30", "1e3", "0x10", "036", "36501", "100000", "99999999999"]) {
+        for (const days of ["0", "-1", "1.5", "0.5", "30d", "abc", "", " 30", "1e3", "0x10", "036", "36501", "100000", "99999999999"]) {
             assert.deepEqual(
-                problemsFor({ ...SERVER, "nix-cache:expireDays": days }),
-                ["nix-cache:expireDays: must be a whole number of days from 0 (no expiry) to 36500, such as 30"],
+                problemsFor({ ...EXPIRE, "nix-cache:expireDays": days }),
+                ["nix-cache:expireDays: must be a whole number of days from 1 to 36500, such as 30 (no expiry at all: nix-cache:retention none)"],
                 `expireDays '${days}'`,
             );
         }
@@ -212,11 +214,11 @@ describe("the expireDays setting", () => {
     test("a store dir long enough to push nix-cache-info to 200 bytes is refused while expiry is on", () => {
         // "StoreDir: " + dir + "\n" is 11 bytes more than the dir; the other two lines are 30 bytes.
         const storeDir = `/${"s".repeat(158)}`;
-        const [problem, ...others] = problemsFor({ ...SERVER, "nix-cache:storeDir": storeDir });
-        assert.match(problem ?? "", /^nix-cache:expireDays: nix-cache-info would be 200 bytes; .*shorten nix-cache:storeDir or set nix-cache:expireDays to 0$/);
+        const [problem, ...others] = problemsFor({ ...EXPIRE, "nix-cache:storeDir": storeDir });
+        assert.match(problem ?? "", /^nix-cache:retention: expire: nix-cache-info would be 200 bytes; .*shorten nix-cache:storeDir or set nix-cache:retention gc$/);
         assert.deepEqual(others, []);
-        assert.deepEqual(problemsFor({ ...SERVER, "nix-cache:storeDir": `/${"s".repeat(157)}` }), []);
-        assert.deepEqual(problemsFor({ ...SERVER, "nix-cache:storeDir": storeDir, "nix-cache:expireDays": "0" }), []);
+        assert.deepEqual(problemsFor({ ...EXPIRE, "nix-cache:storeDir": `/${"s".repeat(157)}` }), []);
+        assert.deepEqual(problemsFor({ ...SERVER, "nix-cache:storeDir": storeDir }), []);
     });
 });
 
@@ -279,18 +281,19 @@ describe("the minio provider's connection", () => {
     });
 
     test("with expiry on, a malformed server or TLS flag stops the program naming the setting", () => {
+        const expiring = { "nix-cache:publicUrl": "https://cache.example.org", "nix-cache:retention": "expire" };
         assert.deepEqual(
-            problemsFor({ "nix-cache:publicUrl": "https://cache.example.org", "minio:minioServer": "https://s3.example.org" }),
+            problemsFor({ ...expiring, "minio:minioServer": "https://s3.example.org" }),
             ["minio:minioServer: must be host or host:port without a scheme, e.g. s3.example.org:9000 (got 'https://s3.example.org')"],
         );
-        assert.deepEqual(problemsFor({ "nix-cache:publicUrl": "https://cache.example.org" }, { MINIO_ENDPOINT: "https://s3" }), [
+        assert.deepEqual(problemsFor(expiring, { MINIO_ENDPOINT: "https://s3" }), [
             "minio:minioServer: must be host or host:port without a scheme, e.g. s3.example.org:9000 (got 'https://s3')",
         ]);
         // Without an endpoint the provider (and expiry, see bucketLifecycle.test.ts) refuses to run.
-        assert.deepEqual(problemsFor({ "nix-cache:publicUrl": "https://cache.example.org" }), []);
+        assert.deepEqual(problemsFor(expiring), []);
         assert.deepEqual(problemsFor({ ...SERVER, "minio:minioSsl": "yes" }).filter((p) => p.startsWith("minio:")), [
             "minio:minioSsl: must be true or false (got 'yes')",
         ]);
-        assert.deepEqual(problemsFor({ "nix-cache:publicUrl": "https://cache.example.org", "nix-cache:expireDays": "0" }), []);
+        assert.deepEqual(problemsFor({ "nix-cache:publicUrl": "https://cache.example.org", "minio:minioServer": "https://s3.example.org" }), []);
     });
 });

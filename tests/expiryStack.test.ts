@@ -12,6 +12,7 @@ const CONFIG = {
     "minio:minioSsl": "true",
     "minio:minioUser": "admin",
     "minio:minioPassword": "the-admin-password",
+    "nix-cache:retention": "expire",
 };
 
 /** The rule's inputs as the engine must receive them, without the serialized provider: no connection. */
@@ -70,6 +71,7 @@ describe("expiry under the mock engine", () => {
         const settings = parseSettings(
             {
                 "minio:minioServer": "minio.internal",
+                "nix-cache:retention": "expire",
                 "nix-cache:expireDays": "7",
                 "nix-cache:priority": "123456",
                 "nix-cache:wantMassQuery": "false",
@@ -90,14 +92,17 @@ describe("expiry under the mock engine", () => {
         assert.deepEqual(inputs, lifecycleInputs(1, 51));
     });
 
-    test("expireDays 0 registers no expiry at all", async () => {
-        const cache = new NixBinaryCache("nix-cache", parseSettings({ ...CONFIG, "nix-cache:expireDays": "0" }, {}));
-        const registered = await registeredFor(cache, false);
-        assert.ok(registered.some((r) => r.name === "nix-cache-storage-bucket"), "the rest of the stack is there");
-        assert.deepEqual(
-            registered.filter((r) => r.type === DYNAMIC || r.type === "nix-cache:index:CacheExpiry"),
-            [],
-        );
+    test("retention gc and none register no expiry at all", async () => {
+        for (const retention of ["gc", "none"]) {
+            resetRegistrations();
+            const cache = new NixBinaryCache("nix-cache", parseSettings({ ...CONFIG, "nix-cache:retention": retention }, {}));
+            const registered = await registeredFor(cache, false);
+            assert.ok(registered.some((r) => r.name === "nix-cache-storage-bucket"), "the rest of the stack is there");
+            assert.deepEqual(
+                registered.filter((r) => r.type === DYNAMIC || r.type === "nix-cache:index:CacheExpiry"),
+                [],
+            );
+        }
     });
 
     test("an invalid expireDays stops the program before anything is registered", () => {
@@ -106,7 +111,7 @@ describe("expiry under the mock engine", () => {
             (error: unknown) =>
                 error instanceof SettingsError &&
                 error.problems.includes(
-                    "nix-cache:expireDays: must be a whole number of days from 0 (no expiry) to 36500, such as 30",
+                    "nix-cache:expireDays: must be a whole number of days from 1 to 36500, such as 30 (no expiry at all: nix-cache:retention none)",
                 ),
         );
         assert.deepEqual(registeredSnapshot(), []);

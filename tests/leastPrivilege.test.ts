@@ -4,6 +4,7 @@
 import assert from "node:assert/strict";
 import { before, describe, test } from "node:test";
 import {
+    DOCUMENT_OF,
     isAllowed,
     policiesWithAndWithoutListing,
     STACK_CONFIG,
@@ -36,6 +37,7 @@ const row = (who: Who, action: string, target: string, allowed: boolean, allowed
 const NARINFO = `${BUCKET}/0c8n2p6z3v1q9x8f7d5b4a3s2w1e0r9t.narinfo`;
 const NAR = `${BUCKET}/nar/1a2b3c4d5e6f7g8h9i0j1k2l3m4n5o6p7q8r9s0t1u2v3w4x5y6z.nar.zst`;
 const CACHE_INFO = `${BUCKET}/nix-cache-info`;
+const PIN = `${BUCKET}/pins/release-2026-12`;
 // Other buckets, including ones a prefix wildcard (`nix-cache*`) would reach.
 const OTHER = "other-bucket";
 const SUFFIXED = `${BUCKET}-other`;
@@ -101,6 +103,45 @@ const TABLE: Row[] = [
     row("writer", "admin:ServerInfo", "*", false),
     row("writer", "admin:CreateUser", "*", false),
     row("writer", "admin:AttachUserOrGroupPolicy", "*", false),
+    // Pins are the writers' to add (their upload grant covers pins/), and anyone may read them.
+    row("writer", "s3:PutObject", PIN, true),
+    row("writer", "s3:DeleteObject", PIN, false),
+    row("anonymous", "s3:GetObject", PIN, true),
+    row("anonymous", "s3:PutObject", PIN, false),
+    // The collector: list, read and delete what no root reaches; never upload, never delete
+    // nix-cache-info or a pin (an explicit Deny, checked before any Allow as for the writer).
+    row("collector", "s3:ListBucket", BUCKET, true),
+    row("collector", "s3:GetBucketLocation", BUCKET, true),
+    row("collector", "s3:GetObject", NARINFO, true),
+    row("collector", "s3:GetObject", PIN, true),
+    row("collector", "s3:GetObject", CACHE_INFO, true),
+    row("collector", "s3:DeleteObject", NARINFO, true),
+    row("collector", "s3:DeleteObject", NAR, true),
+    row("collector", "s3:DeleteObject", `${BUCKET}/0c8n2p6z3v1q9x8f7d5b4a3s2w1e0r9t.ls`, true),
+    row("collector", "s3:DeleteObject", CACHE_INFO, false),
+    row("collector", "s3:DeleteObject", PIN, false),
+    row("collector", "s3:DeleteObject", `${BUCKET}/pins/nested/pin`, false),
+    row("collector", "s3:DeleteObject", `${BUCKET}/pins.narinfo`, true),
+    row("collector", "s3:PutObject", NARINFO, false),
+    row("collector", "s3:PutObject", NAR, false),
+    row("collector", "s3:PutObject", PIN, false),
+    row("collector", "s3:PutObject", CACHE_INFO, false),
+    row("collector", "s3:AbortMultipartUpload", NAR, false),
+    row("collector", "s3:ListBucketMultipartUploads", BUCKET, false),
+    row("collector", "s3:DeleteObjectVersion", NAR, false),
+    row("collector", "s3:PutObjectAcl", NARINFO, false),
+    row("collector", "s3:DeleteBucket", BUCKET, false),
+    row("collector", "s3:PutBucketPolicy", BUCKET, false),
+    row("collector", "s3:PutLifecycleConfiguration", BUCKET, false),
+    row("collector", "s3:PutBucketVersioning", BUCKET, false),
+    row("collector", "s3:DeleteObject", `${SUFFIXED}/x.narinfo`, false),
+    row("collector", "s3:DeleteObject", `${APPENDED}/x.narinfo`, false),
+    row("collector", "s3:DeleteObject", `${OTHER}/secret.txt`, false),
+    row("collector", "s3:ListBucket", APPENDED, false),
+    row("collector", "s3:ListBucket", OTHER, false),
+    row("collector", "s3:ListAllMyBuckets", "*", false),
+    row("collector", "admin:ServerInfo", "*", false),
+    row("collector", "admin:CreateUser", "*", false),
 ];
 
 const arnOf = (target: string): string => (target === "*" ? "*" : `arn:aws:s3:::${target}`);
@@ -109,12 +150,11 @@ const decide = (policies: RegisteredPolicies, entry: Row): Promise<boolean> =>
     isAllowed(policies, entry.who, entry.action, arnOf(entry.target));
 
 type Document = { Version: string; Statement: Record<string, unknown>[] };
-const documentOf = (policies: RegisteredPolicies, who: Who): Document =>
-    JSON.parse(who === "anonymous" ? policies.bucketPolicy : policies.writerPolicy);
-const withDocument = (policies: RegisteredPolicies, who: Who, document: Document): RegisteredPolicies =>
-    who === "anonymous"
-        ? { ...policies, bucketPolicy: JSON.stringify(document) }
-        : { ...policies, writerPolicy: JSON.stringify(document) };
+const documentOf = (policies: RegisteredPolicies, who: Who): Document => JSON.parse(policies[DOCUMENT_OF[who]]);
+const withDocument = (policies: RegisteredPolicies, who: Who, document: Document): RegisteredPolicies => ({
+    ...policies,
+    [DOCUMENT_OF[who]]: JSON.stringify(document),
+});
 const EVERYONE = { AWS: ["*"] };
 
 let defaults: RegisteredPolicies;
@@ -125,10 +165,12 @@ before(async () => {
 });
 
 describe("who may do what, evaluated on the registered policy documents", () => {
-    test("the table is large enough and covers both principals", () => {
+    test("the table is large enough and covers every principal, allowed and denied", () => {
         assert.ok(TABLE.length >= 30, `only ${TABLE.length} rows`);
-        assert.ok(TABLE.some((entry) => entry.who === "anonymous" && !entry.allowed));
-        assert.ok(TABLE.some((entry) => entry.who === "writer" && entry.allowed));
+        for (const who of ["anonymous", "writer", "collector"] as const) {
+            assert.ok(TABLE.some((entry) => entry.who === who && entry.allowed), `${who}: no allowed row`);
+            assert.ok(TABLE.some((entry) => entry.who === who && !entry.allowed), `${who}: no denied row`);
+        }
         assert.equal(new Set(TABLE.map(label)).size, TABLE.length, "duplicate rows");
     });
 
@@ -292,6 +334,85 @@ describe("each row can fail", () => {
             who: "writer",
             widen: (document) => (document.Statement[1]!.Action = ["*"]),
             caughtBy: "writer admin:ServerInfo *",
+        },
+        {
+            name: "collector upload",
+            who: "collector",
+            widen: (document) => (document.Statement[1]!.Action as string[]).push("s3:PutObject"),
+            caughtBy: `collector s3:PutObject ${NARINFO}`,
+        },
+        {
+            name: "collector upload of pins only",
+            who: "collector",
+            widen: (document) =>
+                document.Statement.push({ Effect: "Allow", Action: ["s3:PutObject"], Resource: [`arn:aws:s3:::${BUCKET}/pins/*`] }),
+            caughtBy: `collector s3:PutObject ${PIN}`,
+        },
+        {
+            name: "collector multipart uploads",
+            who: "collector",
+            widen: (document) => (document.Statement[1]!.Action as string[]).push("s3:AbortMultipartUpload"),
+            caughtBy: `collector s3:AbortMultipartUpload ${NAR}`,
+        },
+        {
+            name: "collector without the Deny that keeps nix-cache-info and the pins",
+            who: "collector",
+            widen: (document) => document.Statement.splice(2, 1),
+            caughtBy: `collector s3:DeleteObject ${CACHE_INFO}`,
+        },
+        {
+            name: "collector Deny that keeps nix-cache-info but not the pins",
+            who: "collector",
+            widen: (document) => ((document.Statement[2]!.Resource as string[]).length = 1),
+            caughtBy: `collector s3:DeleteObject ${PIN}`,
+        },
+        {
+            name: "collector Deny that names one pin instead of pins/*",
+            who: "collector",
+            widen: (document) => ((document.Statement[2]!.Resource as string[])[1] = `arn:aws:s3:::${PIN}`),
+            caughtBy: `collector s3:DeleteObject ${BUCKET}/pins/nested/pin`,
+        },
+        {
+            name: "collector s3:* on objects",
+            who: "collector",
+            widen: (document) => (document.Statement[1]!.Action = ["s3:*"]),
+            caughtBy: `collector s3:DeleteObjectVersion ${NAR}`,
+        },
+        {
+            name: "collector s3:Delete* on the bucket",
+            who: "collector",
+            widen: (document) => (document.Statement[0]!.Action as string[]).push("s3:Delete*"),
+            caughtBy: `collector s3:DeleteBucket ${BUCKET}`,
+        },
+        {
+            name: "collector lifecycle rules",
+            who: "collector",
+            widen: (document) => (document.Statement[0]!.Action as string[]).push("s3:PutLifecycleConfiguration"),
+            caughtBy: `collector s3:PutLifecycleConfiguration ${BUCKET}`,
+        },
+        {
+            name: "collector bucket-name prefix wildcard on objects",
+            who: "collector",
+            widen: (document) => (document.Statement[1]!.Resource = [`arn:aws:s3:::${BUCKET}*/*`]),
+            caughtBy: `collector s3:DeleteObject ${APPENDED}/x.narinfo`,
+        },
+        {
+            name: "collector on every bucket",
+            who: "collector",
+            widen: (document) => (document.Statement[0]!.Resource = ["arn:aws:s3:::*"]),
+            caughtBy: `collector s3:ListBucket ${OTHER}`,
+        },
+        {
+            name: "collector admin:*",
+            who: "collector",
+            widen: (document) => document.Statement.push({ Effect: "Allow", Action: ["admin:*"], Resource: ["arn:aws:s3:::*"] }),
+            caughtBy: "collector admin:CreateUser *",
+        },
+        {
+            name: "collector with the writer's grants (one policy for both)",
+            who: "collector",
+            widen: (document) => (document.Statement[1]!.Action as string[]).push("s3:PutObject", "s3:ListMultipartUploadParts"),
+            caughtBy: `collector s3:PutObject ${NAR}`,
         },
     ];
 

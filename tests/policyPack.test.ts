@@ -192,6 +192,40 @@ describe("the policy pack, served by Pulumi's policy runner", () => {
         assert.match(found[0]!.message, /'s3:PutObject'/);
     });
 
+    /** The program's resources with the IAM policy named `name` changed by `change`. */
+    const withIamPolicy = (name: string, change: (statements: Record<string, any>[]) => void) =>
+        defaults.map((resource) => {
+            if (resource.type !== RESOURCE_TYPES.iamPolicy || resource.inputs.name !== name) {
+                return resource;
+            }
+            const document = JSON.parse(resource.inputs.policy);
+            change(document.Statement);
+            return { ...resource, inputs: { ...resource.inputs, policy: JSON.stringify(document) } };
+        });
+
+    test("blocks an IAM policy that both uploads and deletes", async () => {
+        const found = await analyzeAll(protecting, withIamPolicy("nix-cache-write", (s) => s[1].Action.push("s3:DeleteObject")));
+        assert.deepEqual(
+            found.map(({ policy, mandatory }) => [policy, mandatory]),
+            [
+                ["iam-policy-least-privilege", true],
+                ["iam-policy-least-privilege", true],
+            ],
+        );
+        assert.match(found[0]!.message, /together with the collector's s3:DeleteObject: .*split it in two/);
+    });
+
+    test("blocks a collector policy without its Deny of deleting nix-cache-info and the pins", async () => {
+        const found = await analyzeAll(protecting, withIamPolicy("nix-cache-collect", (s) => s.splice(2, 1)));
+        assert.deepEqual(
+            found.map(({ policy, message }) => [policy, /without a Deny of s3:DeleteObject on '([^']+)'/.exec(message)?.[1]]),
+            [
+                ["iam-policy-least-privilege", "arn:aws:s3:::nix-cache/nix-cache-info"],
+                ["iam-policy-least-privilege", "arn:aws:s3:::nix-cache/pins/*"],
+            ],
+        );
+    });
+
     test("blocks a stack without nix-cache-info", async () => {
         const found = await analyzeAll(
             protecting,

@@ -18,13 +18,16 @@ import {
     noPrincipalInIamPolicies,
     protectionRequired,
     RESOURCE_TYPES,
-    writerPoliciesLeastPrivilege,
+    iamPoliciesLeastPrivilege,
 } from "../policy/rules";
 import { buildStack } from "../stack";
 import { STACK_CONFIG } from "./accessEvaluation";
 import { installMocks, resetRegistrations, setConfig, settle, type Registered } from "./harness";
 
 const BUCKET = "nix-cache";
+/** The IAM policies' names on the server, as the program registers them. */
+const WRITER_POLICY = "nix-cache-write";
+const COLLECTOR_POLICY = "nix-cache-collect";
 
 /** A resource as a policy sees it: type, name, URN, protect flag and properties. */
 interface Candidate {
@@ -114,20 +117,25 @@ async function registeredStack(config: Record<string, string>): Promise<Candidat
     return (await settle(buildStack(config))).map(fromRegistered);
 }
 
-const ofType = (resources: Candidate[], type: string): Candidate => {
-    const found = resources.filter((resource) => resource.type === type);
-    assert.equal(found.length, 1, `expected one ${type}`);
+/** Whether `resource` is of `type` and, for IAM policies, named `policyName` (the writer's unless told). */
+const isPolicyOf = (resource: Candidate, type: string, policyName = WRITER_POLICY): boolean =>
+    resource.type === type && (type !== RESOURCE_TYPES.iamPolicy || resource.props.name === policyName);
+
+const ofType = (resources: Candidate[], type: string, policyName?: string): Candidate => {
+    const found = resources.filter((resource) => isPolicyOf(resource, type, policyName));
+    assert.equal(found.length, 1, `expected one ${type} ${policyName ?? ""}`);
     return found[0]!;
 };
 
-/** The stack's resources with the policy document of one resource type replaced. */
-function withPolicy(resources: Candidate[], type: string, document: unknown): Candidate[] {
+/** The stack's resources with the policy document of one resource replaced. */
+function withPolicy(resources: Candidate[], type: string, document: unknown, policyName?: string): Candidate[] {
     return resources.map((resource) =>
-        resource.type === type ? { ...resource, props: { ...resource.props, policy: JSON.stringify(document) } } : resource,
+        isPolicyOf(resource, type, policyName) ? { ...resource, props: { ...resource.props, policy: JSON.stringify(document) } } : resource,
     );
 }
 
-const parsedPolicy = (resources: Candidate[], type: string) => JSON.parse(ofType(resources, type).props.policy);
+const parsedPolicy = (resources: Candidate[], type: string, policyName?: string) =>
+    JSON.parse(ofType(resources, type, policyName).props.policy);
 
 let defaults: Candidate[];
 let withList: Candidate[];
@@ -269,20 +277,27 @@ describe("bucket-policy-no-anonymous-write", () => {
     });
 });
 
-describe("writer-policy-least-privilege", () => {
+describe("iam-policy-least-privilege: the writer's policy", () => {
     const widened = (change: (statements: Record<string, any>[]) => void) => {
         const document = parsedPolicy(defaults, RESOURCE_TYPES.iamPolicy);
         change(document.Statement);
-        return stackViolations(writerPoliciesLeastPrivilege, withPolicy(defaults, RESOURCE_TYPES.iamPolicy, document));
+        return stackViolations(iamPoliciesLeastPrivilege, withPolicy(defaults, RESOURCE_TYPES.iamPolicy, document));
     };
 
-    test("reports violations against the IAM policy's URN", () => {
+    test("reports violations against the IAM policy's URN; uploads and deletions together are a problem of their own", () => {
         const found = widened((statements) => statements[1]!.Action.push("s3:DeleteObject"));
+        const urn = ofType(defaults, RESOURCE_TYPES.iamPolicy).urn;
         assert.deepEqual(
             found.map(({ urn }) => urn),
-            [ofType(defaults, RESOURCE_TYPES.iamPolicy).urn],
+            [urn, urn],
         );
-        assert.match(found[0]!.message, /statement 'WriterObjects' grants the writer 's3:DeleteObject', which is not on the allowlist/);
+        assert.equal(
+            found[0]!.message,
+            "IAM policy grants the writer's s3:ListBucketMultipartUploads, s3:PutObject, s3:AbortMultipartUpload, " +
+                "s3:ListMultipartUploadParts together with the collector's s3:DeleteObject: a policy is either the writer's " +
+                "(uploads, never deletes) or the collector's (deletes, never uploads); split it in two",
+        );
+        assert.match(found[1]!.message, /statement 'WriterObjects' grants the writer 's3:DeleteObject', which is not on the allowlist/);
     });
 
     // Action names here hold no regular-expression syntax but the wildcards, escaped below.
@@ -350,6 +365,22 @@ describe("writer-policy-least-privilege", () => {
             expected: /without a Deny of s3:PutObject/,
         },
         {
+            name: "an upload grant naming nix-cache-info itself, without the Deny",
+            change: (s) => {
+                s[1]!.Resource = [`arn:aws:s3:::${BUCKET}/nix-cache-info`];
+                s.splice(2, 1);
+            },
+            expected: /lets the writer upload to 'nix-cache' without a Deny of s3:PutObject on 'arn:aws:s3:::nix-cache\/nix-cache-info'/,
+        },
+        {
+            name: "an upload grant on a pattern that matches nix-cache-info (nix-cache-*), without the Deny",
+            change: (s) => {
+                s.push({ Effect: "Allow", Action: ["s3:PutObject"], Resource: [`arn:aws:s3:::${BUCKET}/nix-cache-*`] });
+                s.splice(2, 1);
+            },
+            expected: /lets the writer upload to 'nix-cache' without a Deny of s3:PutObject/,
+        },
+        {
             name: "a bucket-name prefix wildcard",
             change: (s) => (s[1]!.Resource = [`arn:aws:s3:::${BUCKET}*`]),
             expected: /reaches beyond this stack's bucket\(s\) \(nix-cache\): 'arn:aws:s3:::nix-cache\*'/,
@@ -372,7 +403,7 @@ describe("writer-policy-least-privilege", () => {
 
     test("fails when the stack declares no bucket at all", () => {
         const found = stackViolations(
-            writerPoliciesLeastPrivilege,
+            iamPoliciesLeastPrivilege,
             defaults.filter((resource) => resource.type !== RESOURCE_TYPES.bucket),
         );
         assert.match(found[0]!.message, /beyond this stack's bucket\(s\) \(none\)/);
@@ -384,6 +415,143 @@ describe("writer-policy-least-privilege", () => {
                 statements.push({ Effect: "Deny", Action: ["s3:Delete*", "admin:*"], Resource: ["*"] });
                 statements.push({ Effect: "Allow", Action: ["S3:PUTOBJECT"], Resource: [`arn:aws:s3:::${BUCKET}/nar/*`] });
             }),
+            [],
+        );
+    });
+
+    test("passes an upload grant that reaches nothing the Deny keeps, without the Deny", () => {
+        assert.deepEqual(
+            widened((statements) => {
+                statements[1]!.Resource = [`arn:aws:s3:::${BUCKET}/nar/*`, `arn:aws:s3:::${BUCKET}/?????.narinfo`];
+                statements.splice(2, 1);
+            }),
+            [],
+        );
+    });
+});
+
+describe("iam-policy-least-privilege: the collector's policy", () => {
+    const widened = (change: (statements: Record<string, any>[]) => void) => {
+        const document = parsedPolicy(defaults, RESOURCE_TYPES.iamPolicy, COLLECTOR_POLICY);
+        change(document.Statement);
+        return stackViolations(iamPoliciesLeastPrivilege, withPolicy(defaults, RESOURCE_TYPES.iamPolicy, document, COLLECTOR_POLICY));
+    };
+    const notListed = (action: string) => new RegExp(`grants the collector '${action}', which is not on the allowlist`);
+    const noDeny = (key: string) =>
+        `IAM policy lets the collector delete in 'nix-cache' without a Deny of s3:DeleteObject on 'arn:aws:s3:::nix-cache/${key}': ` +
+        "the collector could delete nix-cache-info (every client then refuses the cache) or the pins that keep paths alive";
+    const MIX_UPLOAD =
+        "IAM policy grants the writer's s3:PutObject together with the collector's s3:DeleteObject: a policy is either the " +
+        "writer's (uploads, never deletes) or the collector's (deletes, never uploads); split it in two";
+    const messages = (found: { message: string }[]) => found.map(({ message }) => message);
+
+    test("reports violations against the collector policy's URN", () => {
+        const found = widened((statements) => statements[1]!.Action.push("s3:PutObject"));
+        const urn = ofType(defaults, RESOURCE_TYPES.iamPolicy, COLLECTOR_POLICY).urn;
+        assert.deepEqual(
+            found.map(({ urn }) => urn),
+            [urn, urn],
+        );
+        assert.equal(found[0]!.message, MIX_UPLOAD);
+        assert.match(found[1]!.message, /statement 'CollectorObjects' grants the collector 's3:PutObject', which is not on the allowlist/);
+    });
+
+    test("fails on an upload grant of pins only (a collector that could write its own roots)", () => {
+        const found = widened((s) => s.push({ Effect: "Allow", Action: ["s3:PutObject"], Resource: [`arn:aws:s3:::${BUCKET}/pins/*`] }));
+        // Then one problem of the closer fit (here a tie: writer and collector would each lose one grant).
+        assert.equal(found.length, 2, messages(found).join("\n"));
+        assert.equal(messages(found)[0], MIX_UPLOAD);
+    });
+
+    test("fails without the Deny, once for nix-cache-info and once for the pins", () => {
+        assert.deepEqual(messages(widened((s) => s.splice(2, 1))), [noDeny("nix-cache-info"), noDeny("pins/*")]);
+    });
+
+    test("fails on a Deny that keeps nix-cache-info but not the pins", () => {
+        assert.deepEqual(messages(widened((s) => (s[2]!.Resource = [`arn:aws:s3:::${BUCKET}/nix-cache-info`]))), [noDeny("pins/*")]);
+    });
+
+    test("fails on a Deny that names one pin instead of every pin", () => {
+        const found = widened((s) => (s[2]!.Resource = [`arn:aws:s3:::${BUCKET}/nix-cache-info`, `arn:aws:s3:::${BUCKET}/pins/release`]));
+        assert.deepEqual(messages(found), [noDeny("pins/*")]);
+    });
+
+    test("fails on a Deny turned into an Allow, or written with NotResource (RGW ignores such Denies)", () => {
+        assert.deepEqual(messages(widened((s) => (s[2]!.Effect = "Allow"))), [noDeny("nix-cache-info"), noDeny("pins/*")]);
+        const notResource = widened((s) => {
+            delete s[2]!.Resource;
+            s[2]!.NotResource = [`arn:aws:s3:::${BUCKET}/nar/*`];
+        });
+        assert.deepEqual(messages(notResource), [noDeny("nix-cache-info"), noDeny("pins/*")]);
+    });
+
+    test("a deletion grant that reaches only some protected objects needs the Deny for those only", () => {
+        const onlyPins = widened((s) => {
+            s[1]!.Resource = [`arn:aws:s3:::${BUCKET}/pin?/*`];
+            s.splice(2, 1);
+        });
+        assert.deepEqual(messages(onlyPins), [noDeny("pins/*")]);
+        const onlyCacheInfo = widened((s) => {
+            s[1]!.Resource = [`arn:aws:s3:::${BUCKET}/nix-cache-*`];
+            s.splice(2, 1);
+        });
+        assert.deepEqual(messages(onlyCacheInfo), [noDeny("nix-cache-info")]);
+        // `*.narinfo` would reach pins/x.narinfo: only patterns that cannot name a pin pass.
+        const neither = widened((s) => {
+            s[1]!.Resource = [`arn:aws:s3:::${BUCKET}/nar/*`, `arn:aws:s3:::${BUCKET}/0c8n2p6z3v1q9x8f7d5b4a3s2w1e0r9t.narinfo`];
+            s.splice(2, 1);
+        });
+        assert.deepEqual(messages(neither), []);
+        const narinfos = widened((s) => {
+            s[1]!.Resource = [`arn:aws:s3:::${BUCKET}/*.narinfo`];
+            s.splice(2, 1);
+        });
+        assert.deepEqual(messages(narinfos), [noDeny("pins/*")]);
+    });
+
+    const cases: { name: string; change: (statements: Record<string, any>[]) => void; expected: RegExp }[] = [
+        { name: "s3:DeleteObjectVersion", change: (s) => s[1]!.Action.push("s3:DeleteObjectVersion"), expected: notListed("s3:DeleteObjectVersion") },
+        { name: "s3:PutObjectAcl", change: (s) => s[1]!.Action.push("s3:PutObjectAcl"), expected: notListed("s3:PutObjectAcl") },
+        {
+            name: "s3:PutLifecycleConfiguration (an expiry rule deletes everything)",
+            change: (s) => s[0]!.Action.push("s3:PutLifecycleConfiguration"),
+            expected: notListed("s3:PutLifecycleConfiguration"),
+        },
+        { name: "s3:DeleteBucket", change: (s) => s[0]!.Action.push("s3:DeleteBucket"), expected: notListed("s3:DeleteBucket") },
+        {
+            name: "s3:Delete*",
+            change: (s) => s[1]!.Action.push("s3:Delete*"),
+            expected: /grants the collector the wildcard action 's3:Delete\*'/,
+        },
+        {
+            name: "the writer's multipart listing (a grant only the writer may have)",
+            change: (s) => s[0]!.Action.push("s3:ListBucketMultipartUploads"),
+            expected: /grants the writer's s3:ListBucketMultipartUploads together with the collector's s3:DeleteObject/,
+        },
+        {
+            name: "a deletion on the bucket itself",
+            change: (s) => s[0]!.Action.push("s3:DeleteObject"),
+            expected: /'s3:DeleteObject' on 'arn:aws:s3:::nix-cache', but only on the bucket's objects/,
+        },
+        {
+            name: "a bucket-name prefix wildcard",
+            change: (s) => (s[1]!.Resource = [`arn:aws:s3:::${BUCKET}*/*`]),
+            expected: /reaches beyond this stack's bucket\(s\) \(nix-cache\): 'arn:aws:s3:::nix-cache\*\/\*'/,
+        },
+        { name: "every bucket", change: (s) => (s[1]!.Resource = ["arn:aws:s3:::*"]), expected: /reaches beyond/ },
+        { name: "admin:*", change: (s) => s[0]!.Action.push("admin:*"), expected: /grants the collector the wildcard action 'admin:\*'/ },
+        { name: "NotAction", change: (s) => (s[1]!.NotAction = ["s3:PutObject"]), expected: /every action but/ },
+    ];
+    for (const { name, change, expected } of cases) {
+        test(`fails on ${name}`, () => {
+            assert.match(messages(widened(change)).join("\n"), expected);
+        });
+    }
+
+    test("passes the registered collector policy and further denials", () => {
+        assert.deepEqual(messages(widened(() => undefined)), []);
+        assert.deepEqual(
+            messages(widened((s) => s.push({ Effect: "Deny", Action: ["s3:PutObject", "admin:*"], Resource: ["*"] }))),
             [],
         );
     });

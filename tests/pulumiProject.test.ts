@@ -3,8 +3,10 @@
 // - pulumi/pulumi sdk/go/common/workspace/config.go, mergeConfig: a declared project key that the
 //   stack does not set and that has neither `default` nor `value` goes on the "Stack ... is missing
 //   configuration value(s)" list, whatever its type (pulumi/pulumi issue 21797); a default is set
-//   on the stack as plain text, and validateStackConfigValue then refuses any plain value of a key
-//   declared `secret: true` ("must be encrypted as it's secret"), so a secret cannot have a default.
+//   on the stack as plain text (`if !foundOnStack && (hasValue || hasDefault)`: stackConfig.Set), so
+//   the program sees a declared default exactly as if the stack had set it; validateStackConfigValue
+//   then refuses any plain value of a key declared `secret: true` ("must be encrypted as it's
+//   secret"), so a secret cannot have a default.
 // - pulumi/pulumi sdk/go/common/workspace/project.go, ValidateConfigValue: "integer" accepts whole
 //   numbers and strings that parse as integers, "boolean" true/false or "true"/"false", "string"
 //   strings, "array" a list whose items validate; Project.Validate checks declared defaults so.
@@ -74,6 +76,20 @@ function cliProblems(declared: Project, stack: Record<string, { value: unknown; 
     return problems;
 }
 
+/** The config the program gets from the CLI: the stack's values, then each declared default the stack lacks (mergeConfig). */
+function configSeenByProgram(declared: Project, stack: Record<string, string>): Record<string, string> {
+    const seen = { ...stack };
+    for (const [name, declaration] of Object.entries(declared.config)) {
+        const key = name.includes(":") ? name : `${declared.name}:${name}`;
+        const fallback = declaration.default ?? declaration.value;
+        if (seen[key] === undefined && fallback !== undefined) {
+            // createConfigValue: primitives as their text, anything else as JSON.
+            seen[key] = typeof fallback === "object" ? JSON.stringify(fallback) : String(fallback);
+        }
+    }
+    return seen;
+}
+
 /** The config the README's main command sets: `pulumi config set [--secret] KEY [VALUE]` steps. */
 function mainCommandConfig(): Record<string, { value: unknown; secure: boolean }> {
     const lines = readme.split("\n");
@@ -118,7 +134,34 @@ describe("Pulumi.yaml as the Pulumi CLI reads it", () => {
     test("declares exactly the settings that have a default; the others stay optional", () => {
         const withDefault = SETTING_NAMES.filter((name) => !SETTINGS_WITHOUT_DEFAULT.includes(name));
         assert.deepEqual(Object.keys(project.config).sort(), withDefault.sort());
-        assert.deepEqual([...SETTINGS_WITHOUT_DEFAULT].sort(), ["caCertificate", "keyName", "publicUrl", "region", "writerSecret"]);
+        assert.deepEqual([...SETTINGS_WITHOUT_DEFAULT].sort(), [
+            "caCertificate",
+            "collectorName",
+            "expireDays",
+            "gcGraceHours",
+            "gcKeepDays",
+            "keyName",
+            "publicUrl",
+            "region",
+            "writerSecret",
+        ]);
+    });
+
+    test("the restated merge puts a declared default into the program's config, and a stack's own value wins", () => {
+        const declared: Project = { name: "test", config: { n: { type: "integer", default: 30 }, list: { type: "array", default: [] } } };
+        assert.deepEqual(configSeenByProgram(declared, {}), { "test:n": "30", "test:list": "[]" });
+        assert.deepEqual(configSeenByProgram(declared, { "test:n": "7" }), { "test:n": "7", "test:list": "[]" });
+    });
+
+    test("every retention mode runs with the declared defaults applied: nothing a mode refuses is declared", () => {
+        // Declaring, say, gcKeepDays with a default would hand it to every stack, and the program
+        // refuses it under retention expire or none.
+        for (const retention of ["gc", "expire", "none"]) {
+            const stack = { "minio:minioServer": "s3.example.org:9000", "nix-cache:retention": retention };
+            assert.equal(parseSettings(configSeenByProgram(project, stack)).retention, retention);
+        }
+        const unset = parseSettings(configSeenByProgram(project, { "minio:minioServer": "s3.example.org:9000" }));
+        assert.equal(unset.retention, "gc");
     });
 
     test("declared defaults are the defaults the program applies", () => {

@@ -19,7 +19,7 @@ export interface AccessRow {
     allowedWithList: boolean;
 }
 
-const WHO: Record<string, Who> = { anyone: "anonymous", writer: "writer" };
+const WHO: Record<string, Who> = { anyone: "anonymous", writer: "writer", collector: "collector" };
 const DECISION: Record<string, boolean> = { yes: true, no: false };
 
 function lookup<T>(table: Record<string, T>, key: string, line: string): T {

@@ -24,7 +24,10 @@ describe("settings", () => {
             region: "us-east-1",
             compression: "zstd",
             protect: true,
-            expireDays: 30,
+            retention: "gc",
+            collectorName: "nixcollector",
+            gcKeepDays: 30,
+            gcGraceHours: 24,
             minio: {
                 endPoint: "s3.example.org",
                 port: 9000,
@@ -75,7 +78,10 @@ describe("settings", () => {
             "nix-cache:region": "eu-central-1",
             "nix-cache:compression": "xz",
             "nix-cache:protect": "false",
-            "nix-cache:expireDays": "7",
+            "nix-cache:retention": "gc",
+            "nix-cache:collectorName": "ci.collector",
+            "nix-cache:gcKeepDays": "90",
+            "nix-cache:gcGraceHours": "6",
             "nix-cache:previousPublicKeys": JSON.stringify([OLD_PUBLIC_KEY]),
             "nix-cache:caCertificate": PRIVATE_CA,
             "nix-cache:verifyDeployment": "false",
@@ -96,7 +102,10 @@ describe("settings", () => {
             region: "eu-central-1",
             compression: "xz",
             protect: false,
-            expireDays: 7,
+            retention: "gc",
+            collectorName: "ci.collector",
+            gcKeepDays: 90,
+            gcGraceHours: 6,
             minio: { endPoint: "", useSSL: false, region: "us-east-1", accessKey: "", secretKey: "", insecure: false },
             previousPublicKeys: [OLD_PUBLIC_KEY],
             caCertificate: PRIVATE_CA,
@@ -143,6 +152,22 @@ describe("settings", () => {
         ["non-boolean allowAnonymousList", { "nix-cache:allowAnonymousList": "on" }, /^nix-cache:allowAnonymousList: must be true or false/],
         ["bad region", { "nix-cache:region": "EU West" }, /^nix-cache:region: must be a region name/],
         ["misspelt setting", { "nix-cache:bukcet": "x-cache" }, /^nix-cache:bukcet: unknown setting; known settings: bucket,/],
+        ["unknown retention", { "nix-cache:retention": "lru" }, /^nix-cache:retention: must be one of gc, expire, none$/],
+        ["collector name too short", { "nix-cache:collectorName": "gc" }, /^nix-cache:collectorName: must be 3 to 20 characters/],
+        ["collector name with '='", { "nix-cache:collectorName": "nix=gc" }, /^nix-cache:collectorName: may contain only/],
+        ["gcKeepDays 0", { "nix-cache:gcKeepDays": "0" }, /^nix-cache:gcKeepDays: must be a whole number of days from 1 to 36500, such as 30$/],
+        ["gcKeepDays fractional", { "nix-cache:gcKeepDays": "1.5" }, /^nix-cache:gcKeepDays: must be a whole number of days/],
+        ["gcKeepDays with a leading zero", { "nix-cache:gcKeepDays": "030" }, /^nix-cache:gcKeepDays: must be a whole number of days/],
+        ["gcKeepDays above 36500", { "nix-cache:gcKeepDays": "36501" }, /^nix-cache:gcKeepDays: must be a whole number of days/],
+        ["gcKeepDays negative", { "nix-cache:gcKeepDays": "-1" }, /^nix-cache:gcKeepDays: must be a whole number of days/],
+        ["gcGraceHours 0", { "nix-cache:gcGraceHours": "0" }, /^nix-cache:gcGraceHours: must be a whole number of hours from 1 to 8760, such as 24$/],
+        ["gcGraceHours in days", { "nix-cache:gcGraceHours": "1d" }, /^nix-cache:gcGraceHours: must be a whole number of hours/],
+        ["gcGraceHours above a year", { "nix-cache:gcGraceHours": "8761" }, /^nix-cache:gcGraceHours: must be a whole number of hours/],
+        [
+            "expireDays 0 with retention expire",
+            { "nix-cache:retention": "expire", "nix-cache:expireDays": "0" },
+            /^nix-cache:expireDays: must be a whole number of days from 1 to 36500, such as 30 \(no expiry at all: nix-cache:retention none\)$/,
+        ],
     ];
     for (const [what, config, message] of invalid) {
         test(`rejects ${what}`, () => {
@@ -151,6 +176,98 @@ describe("settings", () => {
             assert.match(problems[0]!, message);
         });
     }
+
+    test("retention expire: expireDays defaults to 30 and can be set; no collector settings", () => {
+        const expire = parseSettings({ ...SERVER, "nix-cache:retention": "expire" });
+        assert.equal(expire.retention, "expire");
+        assert.equal(expire.expireDays, 30);
+        assert.equal(parseSettings({ ...SERVER, "nix-cache:retention": "expire", "nix-cache:expireDays": "7" }).expireDays, 7);
+        assert.deepEqual(
+            ["collectorName", "gcKeepDays", "gcGraceHours"].filter((name) => name in expire),
+            [],
+        );
+    });
+
+    test("retention none: neither expiry nor collector settings", () => {
+        const none = parseSettings({ ...SERVER, "nix-cache:retention": "none" });
+        assert.equal(none.retention, "none");
+        assert.deepEqual(
+            ["collectorName", "gcKeepDays", "gcGraceHours", "expireDays"].filter((name) => name in none),
+            [],
+        );
+    });
+
+    // A setting that the chosen retention mode does not read would silently do nothing.
+    const misplaced: [string, Record<string, string>, string][] = [
+        [
+            "expireDays while retention is gc by default (a stack from before gc, with expiry switched off)",
+            { "nix-cache:expireDays": "0" },
+            "nix-cache:expireDays: applies only with nix-cache:retention expire, and retention is gc (the default); " +
+                "remove it (pulumi config rm nix-cache:expireDays) or set nix-cache:retention expire",
+        ],
+        [
+            "expireDays with retention gc",
+            { "nix-cache:retention": "gc", "nix-cache:expireDays": "30" },
+            "nix-cache:expireDays: applies only with nix-cache:retention expire, and retention is gc; " +
+                "remove it (pulumi config rm nix-cache:expireDays) or set nix-cache:retention expire",
+        ],
+        [
+            "expireDays with retention none",
+            { "nix-cache:retention": "none", "nix-cache:expireDays": "30" },
+            "nix-cache:expireDays: applies only with nix-cache:retention expire, and retention is none; " +
+                "remove it (pulumi config rm nix-cache:expireDays) or set nix-cache:retention expire",
+        ],
+        [
+            "gcKeepDays with retention expire",
+            { "nix-cache:retention": "expire", "nix-cache:gcKeepDays": "30" },
+            "nix-cache:gcKeepDays: applies only with nix-cache:retention gc, and retention is expire; " +
+                "remove it (pulumi config rm nix-cache:gcKeepDays) or set nix-cache:retention gc",
+        ],
+        [
+            "gcGraceHours with retention none",
+            { "nix-cache:retention": "none", "nix-cache:gcGraceHours": "24" },
+            "nix-cache:gcGraceHours: applies only with nix-cache:retention gc, and retention is none; " +
+                "remove it (pulumi config rm nix-cache:gcGraceHours) or set nix-cache:retention gc",
+        ],
+        [
+            "collectorName with retention expire",
+            { "nix-cache:retention": "expire", "nix-cache:collectorName": "nixcollector" },
+            "nix-cache:collectorName: applies only with nix-cache:retention gc, and retention is expire; " +
+                "remove it (pulumi config rm nix-cache:collectorName) or set nix-cache:retention gc",
+        ],
+    ];
+    for (const [what, config, problem] of misplaced) {
+        test(`refuses ${what}, naming the setting and the fix`, () => {
+            assert.deepEqual(problemsFor({ ...SERVER, ...config }), [problem]);
+        });
+    }
+
+    test("a misplaced setting is one problem, whatever its value; the mode's own settings are still checked", () => {
+        assert.deepEqual(problemsFor({ ...SERVER, "nix-cache:retention": "expire", "nix-cache:gcKeepDays": "soon" }), [
+            "nix-cache:gcKeepDays: applies only with nix-cache:retention gc, and retention is expire; " +
+                "remove it (pulumi config rm nix-cache:gcKeepDays) or set nix-cache:retention gc",
+        ]);
+        assert.deepEqual(
+            problemsFor({ ...SERVER, "nix-cache:retention": "expire", "nix-cache:gcKeepDays": "30", "nix-cache:expireDays": "-1" }).map(
+                (problem) => problem.split(":").slice(0, 2).join(":"),
+            ),
+            ["nix-cache:gcKeepDays", "nix-cache:expireDays"],
+        );
+        // With an unknown retention nothing is misplaced: the retention itself is the one problem.
+        assert.deepEqual(problemsFor({ ...SERVER, "nix-cache:retention": "lru", "nix-cache:expireDays": "30" }), [
+            "nix-cache:retention: must be one of gc, expire, none",
+        ]);
+    });
+
+    test("the collector must be another MinIO user than the writer", () => {
+        const clash = (name: string) =>
+            `nix-cache:collectorName: must differ from nix-cache:writerName ('${name}'): MinIO would make the ` +
+            "writer and the collector one user, whose policy either uploads or deletes; choose another name";
+        assert.deepEqual(problemsFor({ ...SERVER, "nix-cache:collectorName": "nixbuilder" }), [clash("nixbuilder")]);
+        assert.deepEqual(problemsFor({ ...SERVER, "nix-cache:writerName": "nixcollector" }), [clash("nixcollector")]);
+        // Without a collector there is nothing to clash with.
+        assert.deepEqual(problemsFor({ ...SERVER, "nix-cache:writerName": "nixcollector", "nix-cache:retention": "expire" }), []);
+    });
 
     test("never echoes the writer secret in an error", () => {
         const secret = "x y z secret value";
@@ -190,7 +307,7 @@ describe("settings", () => {
             `minio:minioServer: must be host or host:port without a scheme, e.g. s3.example.org:9000 (got '${got}')`,
         ];
         // With expiry off the connection matters only for the default public URL, and is still checked.
-        const noExpiry = { "nix-cache:expireDays": "0" };
+        const noExpiry = { "nix-cache:retention": "none" };
         assert.deepEqual(problemsFor({ "minio:minioServer": "https://s3.example.org" }), expected("https://s3.example.org"));
         assert.deepEqual(problemsFor({ "minio:minioServer": "https://s3.example.org", ...noExpiry }), expected("https://s3.example.org"));
         assert.throws(() => parseSettings(noExpiry, { MINIO_ENDPOINT: "s3.example.org/path" }), (error: SettingsError) => {
@@ -202,13 +319,8 @@ describe("settings", () => {
     });
 
     test("a minioSsl that is neither true nor false is refused when the public URL derives from it", () => {
-        assert.deepEqual(problemsFor({ ...SERVER, "minio:minioSsl": "yes", "nix-cache:expireDays": "0" }), [
-            "minio:minioSsl: must be true or false (got 'yes')",
-        ]);
-        assert.deepEqual(
-            problemsFor({ ...SERVER, "minio:minioSsl": "yes", "nix-cache:expireDays": "0", "nix-cache:publicUrl": "https://c.example.org" }),
-            [],
-        );
+        assert.deepEqual(problemsFor({ ...SERVER, "minio:minioSsl": "yes" }), ["minio:minioSsl: must be true or false (got 'yes')"]);
+        assert.deepEqual(problemsFor({ ...SERVER, "minio:minioSsl": "yes", "nix-cache:publicUrl": "https://c.example.org" }), []);
     });
 
     test("the upload region defaults to the minio provider's region (minio:minioRegion), which defaults to us-east-1", () => {

@@ -7,7 +7,11 @@ import * as pulumi from "@pulumi/pulumi";
 import { NixBinaryCache } from "../components/nixBinaryCache";
 import { parseSettings, SettingsError } from "../lib/settings";
 import { buildStack } from "../stack";
-import { ANONYMOUS_DOWNLOAD_POLICY_FOR_NIX_CACHE, WRITER_POLICY_FOR_NIX_CACHE } from "./expectedPolicies";
+import {
+    ANONYMOUS_DOWNLOAD_POLICY_FOR_NIX_CACHE,
+    COLLECTOR_POLICY_FOR_NIX_CACHE,
+    WRITER_POLICY_FOR_NIX_CACHE,
+} from "./expectedPolicies";
 import {
     generatedKeys,
     generatedPasswords,
@@ -24,6 +28,7 @@ const CONFIG = { "minio:minioServer": "s3.example.org:9000", "minio:minioSsl": "
 const CACHE = "nix-cache:index:NixBinaryCache";
 const STORAGE = "nix-cache:index:CacheBucket";
 const WRITER = "nix-cache:index:CacheWriter";
+const COLLECTOR = "nix-cache:index:CacheCollector";
 const KEY = "nix-cache:index:SigningKey";
 
 /** A secret input arrives at the engine wrapped; this returns the value inside. */
@@ -64,10 +69,17 @@ describe("a stack with default settings", () => {
         });
         assert.deepEqual(summary, [
             resource(CACHE, "nix-cache", undefined),
+            resource(COLLECTOR, "nix-cache-collector", "nix-cache"),
+            resource("minio:index/iamPolicy:IamPolicy", "nix-cache-collector-policy", "nix-cache-collector"),
+            resource(
+                "minio:index/iamUserPolicyAttachment:IamUserPolicyAttachment",
+                "nix-cache-collector-policy-attachment",
+                "nix-cache-collector",
+            ),
+            resource("random:index/randomPassword:RandomPassword", "nix-cache-collector-secret", "nix-cache-collector"),
+            resource("minio:index/iamUser:IamUser", "nix-cache-collector-user", "nix-cache-collector"),
             resource("nix-cache:index:DeploymentCheck", "nix-cache-deployment-check", "nix-cache"),
             resource("command:local:Command", "nix-cache-deployment-check-anonymous-access", "nix-cache-deployment-check"),
-            resource("nix-cache:index:CacheExpiry", "nix-cache-expiry", "nix-cache"),
-            resource("pulumi-nodejs:dynamic:Resource", "nix-cache-expiry-lifecycle", "nix-cache-expiry"),
             resource(KEY, "nix-cache-signing-key", "nix-cache"),
             resource("tls:index/privateKey:PrivateKey", "nix-cache-signing-key-s3.example.org-1", "nix-cache-signing-key", true),
             resource(STORAGE, "nix-cache-storage", "nix-cache"),
@@ -106,6 +118,18 @@ describe("a stack with default settings", () => {
             policyName: "nix-cache-write",
         });
         assert.deepEqual(byName(registered, "nix-cache-signing-key-s3.example.org-1").inputs, { algorithm: "ED25519" });
+        const collectorPolicy = byName(registered, "nix-cache-collector-policy").inputs;
+        assert.equal(collectorPolicy.name, "nix-cache-collect");
+        assert.equal(collectorPolicy.policy, COLLECTOR_POLICY_FOR_NIX_CACHE);
+        assert.deepEqual(byName(registered, "nix-cache-collector-secret").inputs, { length: 40, special: false });
+        const collector = byName(registered, "nix-cache-collector-user").inputs;
+        assert.equal(collector.name, "nixcollector");
+        assert.equal(unwrapSecret(collector.secret), generatedPasswords.get("nix-cache-collector-secret"));
+        assert.notEqual(unwrapSecret(collector.secret), unwrapSecret(user.secret), "a secret of its own");
+        assert.deepEqual(byName(registered, "nix-cache-collector-policy-attachment").inputs, {
+            userName: "nixcollector",
+            policyName: "nix-cache-collect",
+        });
     });
 
     test("exports the exact values, computed independently from the generated key", async () => {
@@ -145,14 +169,25 @@ describe("a stack with default settings", () => {
                 'NIX_CACHE_UPLOAD_URL="s3://nix-cache?endpoint=https://s3.example.org:9000&region=us-east-1&profile=nixbuilder&compression=zstd"\n' +
                 'NIX_CACHE_SECRET_KEY_FILE="/etc/nix/nix-cache-secret-key"\n' +
                 'AWS_SHARED_CREDENTIALS_FILE="/etc/nix/nix-cache-credentials"\n',
+            collectorAccessKey: "nixcollector",
+            collectorSecretKey: generatedPasswords.get("nix-cache-collector-secret"),
+            collectorEnv:
+                'NIX_CACHE_GC_ENDPOINT="https://s3.example.org:9000"\n' +
+                'NIX_CACHE_GC_BUCKET="nix-cache"\n' +
+                'NIX_CACHE_GC_REGION="us-east-1"\n' +
+                'NIX_CACHE_GC_KEEP_DAYS="30"\n' +
+                'NIX_CACHE_GC_GRACE_HOURS="24"\n' +
+                'AWS_ACCESS_KEY_ID="nixcollector"\n' +
+                `AWS_SECRET_ACCESS_KEY="${generatedPasswords.get("nix-cache-collector-secret")}"\n`,
         });
         assert.match(String(values.writerSecretKey), /^[A-Za-z0-9]{40}$/);
+        assert.match(String(values.collectorSecretKey), /^[A-Za-z0-9]{40}$/);
     });
 
     test("secret outputs are Pulumi secrets, the rest are not", async () => {
         const outputs = buildStack(CONFIG);
         await settle(outputs);
-        const secret = new Set(["secretKey", "writerSecretKey", "awsCredentials"]);
+        const secret = new Set(["secretKey", "writerSecretKey", "awsCredentials", "collectorSecretKey", "collectorEnv"]);
         for (const [name, output] of Object.entries(outputs)) {
             assert.equal(await pulumi.isSecret(output as pulumi.Output<unknown>), secret.has(name), `isSecret(${name})`);
         }
@@ -164,7 +199,10 @@ describe("settings shape the stack", () => {
         const writerSecret = "an-own-secret-of-32-characters.~";
         const outputs = buildStack({ ...CONFIG, "nix-cache:writerSecret": writerSecret });
         const registered = await settle(outputs);
-        assert.ok(!registered.some((resource) => resource.type === "random:index/randomPassword:RandomPassword"));
+        assert.deepEqual(
+            registered.filter((resource) => resource.type === "random:index/randomPassword:RandomPassword").map((r) => r.name),
+            ["nix-cache-collector-secret"],
+        );
         assert.equal(unwrapSecret(byName(registered, "nix-cache-writer-user").inputs.secret), writerSecret);
         assert.equal(await valueOf(outputs.writerSecretKey), writerSecret);
         assert.equal(await pulumi.isSecret(outputs.writerSecretKey), true);
@@ -216,17 +254,34 @@ describe("settings shape the stack", () => {
         const a = new NixBinaryCache("main", parseSettings(CONFIG));
         const b = new NixBinaryCache(
             "staging",
-            parseSettings({ ...CONFIG, "nix-cache:bucket": "nix-cache-staging", "nix-cache:writerName": "stagingbuilder" }),
+            parseSettings({
+                ...CONFIG,
+                "nix-cache:bucket": "nix-cache-staging",
+                "nix-cache:writerName": "stagingbuilder",
+                "nix-cache:collectorName": "stagingcollector",
+            }),
         );
-        const registered = await settle({ a: a.outputs.publicKey, b: b.outputs.publicKey, c: a.outputs.writerSecretKey, d: b.outputs.writerSecretKey });
-        assert.equal(registered.length, 32);
-        assert.equal(new Set(registered.map((resource) => resource.name)).size, 32);
+        const registered = await settle({
+            a: a.outputs.publicKey,
+            b: b.outputs.publicKey,
+            c: a.outputs.writerSecretKey,
+            d: b.outputs.writerSecretKey,
+            e: a.outputs.collectorEnv!,
+            f: b.outputs.collectorEnv!,
+        });
+        assert.equal(registered.length, 38);
+        assert.equal(new Set(registered.map((resource) => resource.name)).size, 38);
         assert.ok(registered.every((resource) => /^(main|staging)/.test(resource.name)));
         const policyNames = registered
             .filter((resource) => resource.type === "minio:index/iamPolicy:IamPolicy")
             .map((resource) => resource.inputs.name)
             .sort();
-        assert.deepEqual(policyNames, ["nix-cache-staging-write", "nix-cache-write"]);
+        assert.deepEqual(policyNames, ["nix-cache-collect", "nix-cache-staging-collect", "nix-cache-staging-write", "nix-cache-write"]);
+        const userNames = registered
+            .filter((resource) => resource.type === "minio:index/iamUser:IamUser")
+            .map((resource) => resource.inputs.name)
+            .sort();
+        assert.deepEqual(userNames, ["nixbuilder", "nixcollector", "stagingbuilder", "stagingcollector"]);
     });
 
     test("invalid settings stop the program before any resource is registered", async () => {
@@ -240,6 +295,59 @@ describe("settings shape the stack", () => {
         );
         await new Promise((resolve) => setTimeout(resolve, 50));
         assert.deepEqual(registeredSnapshot(), []);
+    });
+});
+
+describe("retention shapes the stack", () => {
+    const COLLECTOR_OUTPUTS = ["collectorAccessKey", "collectorSecretKey", "collectorEnv"];
+    /** The names of what sheds paths: the collector's component, the expiry's. */
+    const kinds = (registered: Registered[]) =>
+        registered.filter((r) => [COLLECTOR, "nix-cache:index:CacheExpiry"].includes(r.type)).map((r) => r.name);
+
+    test("gc: the collector's outputs follow gcKeepDays, gcGraceHours, the upload region and the public URL", async () => {
+        const outputs = buildStack({
+            ...CONFIG,
+            "nix-cache:publicUrl": "https://cache.example.org",
+            "nix-cache:region": "homelab",
+            "nix-cache:bucket": "builds",
+            "nix-cache:collectorName": "gc.builds",
+            "nix-cache:gcKeepDays": "90",
+            "nix-cache:gcGraceHours": "6",
+        });
+        const registered = await settle(outputs);
+        assert.deepEqual(kinds(registered), ["nix-cache-collector"]);
+        assert.equal(byName(registered, "nix-cache-collector-policy").inputs.name, "builds-collect");
+        assert.equal(await valueOf(outputs.collectorAccessKey!), "gc.builds");
+        assert.equal(
+            await valueOf(outputs.collectorEnv!),
+            'NIX_CACHE_GC_ENDPOINT="https://cache.example.org"\n' +
+                'NIX_CACHE_GC_BUCKET="builds"\n' +
+                'NIX_CACHE_GC_REGION="homelab"\n' +
+                'NIX_CACHE_GC_KEEP_DAYS="90"\n' +
+                'NIX_CACHE_GC_GRACE_HOURS="6"\n' +
+                'AWS_ACCESS_KEY_ID="gc.builds"\n' +
+                `AWS_SECRET_ACCESS_KEY="${generatedPasswords.get("nix-cache-collector-secret")}"\n`,
+        );
+    });
+
+    test("expire: the lifecycle rule and no collector; the collector's outputs are absent", async () => {
+        const outputs = buildStack({ ...CONFIG, "nix-cache:retention": "expire" });
+        const registered = await settle(outputs);
+        assert.deepEqual(kinds(registered), ["nix-cache-expiry"]);
+        assert.ok(!registered.some((r) => r.type === "minio:index/iamUser:IamUser" && r.inputs.name === "nixcollector"));
+        assert.deepEqual(COLLECTOR_OUTPUTS.filter((name) => name in outputs), []);
+    });
+
+    test("none: neither the rule nor the collector; the collector's outputs are absent", async () => {
+        const outputs = buildStack({ ...CONFIG, "nix-cache:retention": "none" });
+        const registered = await settle(outputs);
+        assert.deepEqual(kinds(registered), []);
+        assert.ok(!registered.some((r) => r.type === "pulumi-nodejs:dynamic:Resource"));
+        assert.deepEqual(
+            registered.filter((r) => r.type === "minio:index/iamUser:IamUser").map((r) => r.inputs.name),
+            ["nixbuilder"],
+        );
+        assert.deepEqual(COLLECTOR_OUTPUTS.filter((name) => name in outputs), []);
     });
 });
 

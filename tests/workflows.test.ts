@@ -2,10 +2,13 @@
 // workflow, each rule fails on a small workflow that breaks it, and the workflows do what the README
 // says (preview comments, idempotent deploys, drift checks, the end-to-end run).
 import assert from "node:assert/strict";
-import { existsSync, readFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { parse } from "yaml";
+import { renderCollectorEnvironment } from "../lib/collectorConfig";
 import { README, readWorkflows, SETTINGS_HEADING } from "../tools/lintWorkflows";
 import {
     actionlintFindings,
@@ -42,10 +45,10 @@ jobs:
       - run: echo "hello"
 `;
 
-test("the five workflows exist", () => {
+test("the six workflows exist", () => {
     assert.deepEqual(
         workflows.map((workflow) => workflow.path),
-        ["deploy.yml", "drift.yml", "e2e.yml", "preview.yml", "test.yml"].map((name) => join(".github", "workflows", name)),
+        ["deploy.yml", "drift.yml", "e2e.yml", "gc.yml", "preview.yml", "test.yml"].map((name) => join(".github", "workflows", name)),
     );
 });
 
@@ -409,10 +412,144 @@ describe("what the workflows do", () => {
         assert.equal(drift.with["expect-no-changes"], true);
     });
 
-    test("deploy and drift queue in one group per stack; previews in their own, so they never cancel a deployment", () => {
+    test("deploy and drift queue in one group per stack; previews and collections in their own, so they never cancel a deployment", () => {
         const groups = ["deploy.yml", "drift.yml"].map((name) => load(name).concurrency.group);
         assert.deepEqual(new Set(groups), new Set(["pulumi-${{ vars.PULUMI_STACK }}"]));
         assert.equal(load("preview.yml").concurrency.group, "pulumi-preview-${{ vars.PULUMI_STACK }}");
+        assert.equal(load("gc.yml").concurrency.group, "gc-${{ vars.PULUMI_STACK }}");
+    });
+
+    describe("gc.yml", () => {
+        const workflow = load("gc.yml");
+        const steps: any[] = workflow.jobs.gc.steps;
+        const named = (name: string) => {
+            const found = steps.find((step) => step.name === name);
+            assert.ok(found, `gc.yml has a step named '${name}'`);
+            return found;
+        };
+        const COMMAND =
+            'npx nix-cache-gc --endpoint "$NIX_CACHE_GC_ENDPOINT" --bucket "$NIX_CACHE_GC_BUCKET" --region "$NIX_CACHE_GC_REGION" ' +
+            '--keep-days "$NIX_CACHE_GC_KEEP_DAYS" --grace-hours "$NIX_CACHE_GC_GRACE_HOURS" --json > gc-report.json';
+
+        test("weekly and by hand; the stack's outputs from pulumi/actions' output command, with the state secrets", () => {
+            assert.deepEqual(Object.keys(workflow.on).sort(), ["schedule", "workflow_dispatch"]);
+            const [{ cron }] = workflow.on.schedule;
+            const [, , dayOfMonth, month, dayOfWeek] = cron.split(" ");
+            assert.deepEqual([dayOfMonth, month], ["*", "*"]);
+            assert.match(dayOfWeek, /^[0-6]$/, "one day a week");
+            assert.deepEqual(workflow.permissions, { contents: "read" });
+            const [output, ...rest] = pulumiSteps("gc.yml");
+            assert.equal(rest.length, 0);
+            // pulumi/actions src/main.ts, runAction: the `output` command only reads the stack's
+            // outputs (LocalWorkspace.stackOutputs) and sets each as a step output, calling
+            // core.setSecret on the secret ones; the runner then masks every line of a multi-line
+            // secret too (actions/runner pull 1521).
+            assert.equal(output.with.command, "output");
+            assert.equal(output.with["stack-name"], "${{ vars.PULUMI_STACK }}");
+            assert.equal(output.with["cloud-url"], "${{ vars.PULUMI_BACKEND_URL }}");
+            assert.equal(output.env.PULUMI_CONFIG_PASSPHRASE, "${{ secrets.PULUMI_CONFIG_PASSPHRASE }}");
+            assert.equal(named("write the collector's environment file").env.COLLECTOR_ENV, `\${{ steps.${output.id}.outputs.collectorEnv }}`);
+        });
+
+        test("runs the collector with exactly the environment file's values, and keeps the JSON report as an artifact", () => {
+            assert.ok(named("nix-cache-gc").run.split("\n").includes(COMMAND), named("nix-cache-gc").run);
+            const upload = steps.at(-1);
+            assert.equal(upload.uses, "actions/upload-artifact@v4");
+            assert.equal(upload.with.path, "gc-report.json");
+            assert.equal(upload.if, "always()", "a failed run's report is kept too");
+            // Every variable the command reads is one the stack's collectorEnv assigns.
+            const file = renderCollectorEnvironment({
+                endpoint: "https://s3.example.org",
+                bucket: "b",
+                region: "r",
+                keepDays: 1,
+                graceHours: 1,
+                accessKey: "a",
+                secretKey: "s",
+            });
+            const assigned = new Set(file.split("\n").filter(Boolean).map((line) => line.split("=")[0]));
+            const used = [...COMMAND.matchAll(/\$([A-Z_]+)/g)].map((match) => match[1]);
+            assert.deepEqual(used.filter((name) => !assigned.has(name!)), []);
+            assert.equal(used.length, 5);
+        });
+
+        /** Runs the workflow's two scripts with bash -e, as the runner does, with a stand-in for npx. */
+        function runScripts(collectorEnv: string) {
+            const dir = mkdtempSync(join(tmpdir(), "gc-workflow-"));
+            try {
+                const bin = join(dir, "bin");
+                mkdirSync(bin);
+                writeFileSync(
+                    join(bin, "npx"),
+                    '#!/bin/bash\nprintf \'%s\\n\' "$@" > "$RUNNER_TEMP/args"\n' +
+                        'printf \'%s\\n\' "$AWS_ACCESS_KEY_ID" "$AWS_SECRET_ACCESS_KEY" > "$RUNNER_TEMP/credentials"\n' +
+                        "echo '{\"dryRun\":false}'\n",
+                );
+                chmodSync(join(bin, "npx"), 0o755);
+                const env = { PATH: `${bin}:${process.env.PATH}`, RUNNER_TEMP: dir, COLLECTOR_ENV: collectorEnv };
+                // GitHub runs a step without `shell:` as `bash -e {0}`; --norc keeps this machine's ~/.bashrc out.
+                const run = (name: string) =>
+                    spawnSync("bash", ["--norc", "--noprofile", "-e", "-c", named(name).run], { cwd: dir, env, encoding: "utf8" });
+                const write = run("write the collector's environment file");
+                const file = join(dir, "collector.env");
+                const mode = existsSync(file) ? statSync(file).mode & 0o777 : undefined;
+                const gc = write.status === 0 ? run("nix-cache-gc") : undefined;
+                const read = (name: string) => (existsSync(join(dir, name)) ? readFileSync(join(dir, name), "utf8") : undefined);
+                return { write, mode, gc, args: read("args"), credentials: read("credentials"), report: read("gc-report.json") };
+            } finally {
+                rmSync(dir, { recursive: true, force: true });
+            }
+        }
+
+        test("the scripts: a file only the runner user reads, the values passed as arguments, nothing printed", () => {
+            const secret = "s3cr3tKeyOfTheCollector0123456789abcdef";
+            const collectorEnv = renderCollectorEnvironment({
+                endpoint: "https://s3.example.org:9000",
+                bucket: "nix-cache",
+                region: "eu-central-1",
+                keepDays: 45,
+                graceHours: 12,
+                accessKey: "nixcollector",
+                secretKey: secret,
+            });
+            const result = runScripts(collectorEnv);
+            assert.equal(result.write.status, 0, result.write.stderr);
+            assert.equal(result.mode, 0o600);
+            assert.equal(result.gc?.status, 0, result.gc?.stderr);
+            assert.equal(
+                result.args,
+                [
+                    "nix-cache-gc",
+                    "--endpoint",
+                    "https://s3.example.org:9000",
+                    "--bucket",
+                    "nix-cache",
+                    "--region",
+                    "eu-central-1",
+                    "--keep-days",
+                    "45",
+                    "--grace-hours",
+                    "12",
+                    "--json",
+                    "",
+                ].join("\n"),
+            );
+            assert.equal(result.credentials, `nixcollector\n${secret}\n`);
+            assert.equal(result.report, '{"dryRun":false}\n');
+            const printed = [result.write.stdout, result.write.stderr, result.gc?.stdout, result.gc?.stderr].join("");
+            assert.ok(!printed.includes(secret), "the secret is never printed");
+            assert.equal(printed, "");
+        });
+
+        test("the scripts: a stack without collectorEnv (retention expire or none) fails with the reason", () => {
+            const result = runScripts("");
+            assert.equal(result.write.status, 1);
+            assert.equal(
+                result.write.stdout,
+                "::error::the stack exports no collectorEnv: garbage collection needs nix-cache:retention gc\n",
+            );
+            assert.equal(result.gc, undefined);
+        });
     });
 
     test("e2e.yml: pinned MinIO-compatible service, file backend, signed push, anonymous fetch, no changes, destroy", () => {
