@@ -158,6 +158,19 @@ describe("the program's own resources", () => {
         }
     });
 
+    test("with retention expire or none (no collector) pass every rule", async () => {
+        for (const retention of ["expire", "none"]) {
+            const resources = await registeredStack({ ...STACK_CONFIG, "nix-cache:retention": retention });
+            assert.deepEqual(
+                resources.filter((resource) => resource.type === RESOURCE_TYPES.iamPolicy).map((resource) => resource.props.name),
+                [WRITER_POLICY],
+            );
+            for (const policy of NIX_CACHE_POLICIES) {
+                assert.deepEqual(violations(policy, resources), [], `${policy.name} with retention ${retention}`);
+            }
+        }
+    });
+
     test("with protect=false pass every rule when the stack's config opts out", () => {
         setConfig({ ...STACK_CONFIG, "nix-cache:protect": "false" });
         for (const policy of NIX_CACHE_POLICIES) {
