@@ -1,5 +1,18 @@
 // The expiry rule's dynamic provider, against a loopback server that checks every request as MinIO
 // would (method, path, SigV4 signature, Content-MD5, XML body) and answers as MinIO does.
+// tests/bucketLifecycle.rgw.test.ts runs create, read, diff, update and delete against a real S3
+// server (Ceph RGW 16.2), with other tools' rules, no configuration, no bucket, wrong credentials and
+// the connection from config or environment. This stand-in (tests/fakeMinio.ts) is kept for what RGW
+// cannot show:
+// - a server that honours ObjectSizeGreaterThan (MinIO from RELEASE.2023-12-02T10-51-33Z): RGW 16.2
+//   drops the filter, so only here is the rule created, updated, replaced under its ID, read back
+//   without drift (also from answers with extra or default elements), and written over TLS or by the
+//   provider as Pulumi serializes it;
+// - MinIO's own error documents: MinIO 2021-02 to 2023-11 refusing the filter (InvalidRequest, then
+//   InvalidArgument "unknown XML Tag"), and MinIO before 2021-02 dropping it into a <Filter><Prefix>
+//   (RGW drops it too, into a rule-level <Prefix>: the RGW test shows that one);
+// - the log of every request and its checks (which calls in which order, Content-MD5, the signature),
+//   which a real server does not give: the request sequences and refusals asserted here.
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import Module from "node:module";
