@@ -7,8 +7,14 @@ import { NEEDS_NIX, NixWorkspace, type NixResult } from "./nixSupport";
 /** A fresh Nix client with an empty store of its own. */
 export interface NixClient {
     run(command: string, args: string[], input?: string): Promise<NixResult>;
+    /** Runs a command that must succeed; returns its stdout. */
+    ok(command: string, args: string[], input?: string): Promise<string>;
     /** The client's store as its Nix sees it (`--store` / `--to`). */
     store: string;
+    /** A path in the client's own directory as its Nix sees it ... */
+    path(...parts: string[]): string;
+    /** ... and the same path as this process writes it. */
+    hostPath(...parts: string[]): string;
 }
 
 /**
@@ -23,7 +29,14 @@ export const NIX_CLIENTS: { version: string; options: TestOptions; refusal: RegE
         async create(t) {
             const workspace = await NixWorkspace.create();
             t.after(() => workspace.remove());
-            return { run: (command, args, input) => workspace.run(command, args, input), store: workspace.path("store") };
+            const path = (...parts: string[]) => workspace.path(...parts);
+            return {
+                run: (command, args, input) => workspace.run(command, args, input),
+                ok: (command, args, input) => workspace.ok(command, args, input),
+                store: path("store"),
+                path,
+                hostPath: path,
+            };
         },
     },
     {
@@ -33,7 +46,13 @@ export const NIX_CLIENTS: { version: string; options: TestOptions; refusal: RegE
         async create(t) {
             const workspace = await ChrootNixWorkspace.create();
             t.after(() => workspace.remove());
-            return { run: (command, args, input) => workspace.run(command, args, input), store: workspace.path("store") };
+            return {
+                run: (command, args, input) => workspace.run(command, args, input),
+                ok: (command, args, input) => workspace.ok(command, args, input),
+                store: workspace.path("store"),
+                path: (...parts) => workspace.path(...parts),
+                hostPath: (...parts) => workspace.hostPath(...parts),
+            };
         },
     },
 ];
