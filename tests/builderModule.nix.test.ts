@@ -10,6 +10,7 @@ import { readdirSync } from "node:fs";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import { renderCollectorEnvironment } from "../lib/collectorConfig";
 import { parseInvocation } from "../lib/gc/cli";
 import { NEEDS_NIX, NixWorkspace } from "./nixSupport";
 import {
@@ -327,7 +328,7 @@ describe("nixos/builder.nix, evaluated by Nix", NEEDS_NIX, () => {
             );
         });
 
-        test("extraArgs are escaped for systemd, and the command line is the one the collector parses", async () => {
+        test("extraArgs are escaped for systemd, and with the stack's collectorEnv the command line is the one the collector parses", async () => {
             const root = "/nix/store/00000000000000000000000000000000-nixos-system-builder";
             const { collector } = await evaluate(`{ collector = {
                 enable = true; environmentFile = "/run/gc.env";
@@ -337,14 +338,23 @@ describe("nixos/builder.nix, evaluated by Nix", NEEDS_NIX, () => {
             // nixpkgs nixos/lib/utils.nix escapeSystemdExecArg: JSON-quoted, % and $ doubled.
             assert.equal(execStart, `${COMMAND} "--root" "${root}" "--json" "--now" "2027-01-01T00:00:00Z"`);
 
-            // What systemd passes, by the rules cited above, with the collectorEnv variables set.
-            const collectorEnv: Record<string, string> = {
-                NIX_CACHE_GC_ENDPOINT: "https://s3.example.org:9000",
-                NIX_CACHE_GC_BUCKET: "nix-cache",
-                NIX_CACHE_GC_REGION: "us-east-1",
-                NIX_CACHE_GC_KEEP_DAYS: "30",
-                NIX_CACHE_GC_GRACE_HOURS: "24",
-            };
+            // The stack's collectorEnv, read as EnvironmentFile= reads NAME="value" lines (systemd.exec(5):
+            // double quotes removed, backslash escapes inside them undone).
+            const file = renderCollectorEnvironment({
+                endpoint: "https://s3.example.org:9000",
+                bucket: "nix-cache",
+                region: "us-east-1",
+                keepDays: 30,
+                graceHours: 24,
+                accessKey: "nixcollector",
+                secretKey: "not-a-real-secret",
+            });
+            const collectorEnv: Record<string, string> = Object.fromEntries(
+                [...file.matchAll(/^(\w+)="((?:[^"\\]|\\.)*)"$/gm)].map(([, name, value]) => [name!, value!.replace(/\\(.)/g, "$1")]),
+            );
+            const used = [...execStart.matchAll(/\$\{(\w+)\}/g)].map(([, name]) => name!);
+            assert.deepEqual(used.sort(), Object.keys(collectorEnv).filter((name) => name.startsWith("NIX_CACHE_GC_")).sort());
+            // What systemd passes, by the rules cited above.
             const [command, ...argv] = [...execStart.matchAll(/"(?:[^"\\]|\\.)*"|\S+/g)].map(([word]) => {
                 if (word.startsWith('"')) {
                     return (JSON.parse(word) as string).replace(/\$\$/g, "$").replace(/%%/g, "%");
@@ -353,8 +363,9 @@ describe("nixos/builder.nix, evaluated by Nix", NEEDS_NIX, () => {
                 return variable === undefined ? word : collectorEnv[variable]!;
             });
             assert.equal(command, `${COLLECTOR_PACKAGE}/bin/nix-cache-gc`);
-            const invocation = await parseInvocation(argv, { AWS_ACCESS_KEY_ID: "collector", AWS_SECRET_ACCESS_KEY: "secret" });
+            const invocation = await parseInvocation(argv, collectorEnv);
             assert.equal(invocation.location.endpoint.href, "https://s3.example.org:9000/");
+            assert.deepEqual([invocation.location.accessKey, invocation.location.secretKey], ["nixcollector", "not-a-real-secret"]);
             assert.deepEqual(
                 [invocation.location.bucket, invocation.location.region, invocation.keepDays, invocation.graceHours, invocation.roots, invocation.json],
                 ["nix-cache", "us-east-1", 30, 24, [root], true],
