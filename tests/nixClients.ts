@@ -1,6 +1,6 @@
 // The two real Nix clients the tests run: Debian 12's Nix 2.8 on the host and Debian testing's
 // Nix 2.34 in a chroot (tests/nixChroot.ts), each with a fresh, empty store of its own.
-import type { TestContext, TestOptions } from "node:test";
+import { after, before, type TestOptions } from "node:test";
 import { ChrootNixWorkspace, NEEDS_NIX_CHROOT } from "./nixChroot";
 import { NEEDS_NIX, NixWorkspace, type NixResult } from "./nixSupport";
 
@@ -17,11 +17,16 @@ export interface NixClient {
     hostPath(...parts: string[]): string;
 }
 
+/** What removes a client when it ends: a test's TestContext, or a `describe` block (`clientForBlock`). */
+export interface ClientScope {
+    after(removal: () => Promise<void>): void;
+}
+
 /**
  * The two Nix versions, each with how it refuses a path without a signature it trusts (NixOS/nix
  * src/libstore/local-store.cc, LocalStore::addToStore: the message changed between the two).
  */
-export const NIX_CLIENTS: { version: string; options: TestOptions; refusal: RegExp; create(t: TestContext): Promise<NixClient> }[] = [
+export const NIX_CLIENTS: { version: string; options: TestOptions; refusal: RegExp; create(t: ClientScope): Promise<NixClient> }[] = [
     {
         version: "2.8",
         options: NEEDS_NIX,
@@ -56,3 +61,18 @@ export const NIX_CLIENTS: { version: string; options: TestOptions; refusal: RegE
         },
     },
 ];
+
+/** For a `describe` block: a fresh client made by `create` before its tests, removed after them. */
+export function clientForBlock(create: (scope: ClientScope) => Promise<NixClient>): { client: NixClient } {
+    const fixture = {} as { client: NixClient };
+    const removals: (() => Promise<void>)[] = [];
+    before(async () => {
+        fixture.client = await create({ after: (removal) => removals.push(removal) });
+    });
+    after(async () => {
+        for (const removal of removals.splice(0)) {
+            await removal();
+        }
+    });
+    return fixture;
+}
