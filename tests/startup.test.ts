@@ -17,7 +17,8 @@ const TYPESCRIPT_VERSION: string = packageJson.dependencies.typescript;
 const SWC_WITHOUT_TYPE_CHECK = { typescript: TYPESCRIPT_VERSION, transpileOnly: true, swc: true };
 
 test("pulumi up's runtime compiles the program and the benchmark's baseline with swc, without type-checking", () => {
-    const project = runUnderMockEngine(".");
+    // retention expire, so that the expiry rule's dynamic provider is serialized too.
+    const project = runUnderMockEngine(".", { "nix-cache:retention": "expire" });
     assert.deepEqual(project.compiler, SWC_WITHOUT_TYPE_CHECK);
     // The root stack, the cache component and its children.
     assert.ok(project.registered > 5, `only ${project.registered} registrations`);

@@ -57,9 +57,10 @@ export function runtimeSettings(): RuntimeSettings {
 
 /**
  * Starts `program` (a path relative to the project, or "." for the project's own entry point) as
- * `pulumi up` would and reports when its resources were registered.
+ * `pulumi up` would and reports when its resources were registered; `extraConfig` is added to the
+ * example stack's config.
  */
-export function runUnderMockEngine(program: string): StartupRun {
+export function runUnderMockEngine(program: string, extraConfig: Record<string, string> = {}): StartupRun {
     const settings = runtimeSettings();
     const result = spawnSync(
         process.execPath,
@@ -82,7 +83,7 @@ export function runUnderMockEngine(program: string): StartupRun {
             env: {
                 ...process.env,
                 PULUMI_NODEJS_TYPESCRIPT: String(settings.typescript),
-                PULUMI_CONFIG: JSON.stringify(settings.config),
+                PULUMI_CONFIG: JSON.stringify({ ...settings.config, ...extraConfig }),
                 PULUMI_CONFIG_SECRET_KEYS: "[]",
                 BENCH_PROJECT: settings.project,
                 BENCH_STACK: STACK,
