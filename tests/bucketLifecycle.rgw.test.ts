@@ -175,10 +175,12 @@ describe("the bucket lifecycle provider against a real S3 server (Ceph RGW 16.2)
         const bucket = await freshBucket([HAND_MADE]);
         const state = { bucket, rule: stackRule };
 
+        const before = await configuration(bucket);
         await configure(stackConfig({ ...rgw.admin, secretKey: `${rgw.admin.secretKey}x` }));
-        await assert.rejects(provider.read!(bucket, state), /SignatureDoesNotMatch/);
+        await assert.rejects(provider.delete!(bucket, state), /SignatureDoesNotMatch/);
         await configure(stackConfig({ ...rgw.admin, accessKey: "NOSUCHACCESSKEY00000" }));
-        await assert.rejects(provider.read!(bucket, state), /InvalidAccessKeyId/);
+        await assert.rejects(provider.delete!(bucket, state), /InvalidAccessKeyId/);
+        assert.equal(await configuration(bucket), before);
 
         // Only the server in the config: user and password come from the `pulumi` process's environment.
         const saved = { MINIO_USER: process.env.MINIO_USER, MINIO_PASSWORD: process.env.MINIO_PASSWORD };
