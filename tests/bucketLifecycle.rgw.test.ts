@@ -18,7 +18,8 @@ import { CACHE_INFO_KEY } from "../lib/cacheInfo";
 import { EXPIRY_RULE_ID, expiryRule } from "../lib/lifecycle";
 import { bucketLifecycleProvider as provider, type BucketLifecycleState } from "../providers/bucketLifecycle";
 import { EXAMPLE_CONFIG, programOutputs } from "./nixSupport";
-import { NEEDS_RGW, withRgwCluster, type Credentials } from "./rgwCluster";
+import { NEEDS_OPENSSL, withLoopbackCertificate } from "./loopbackCertificate";
+import { NEEDS_RGW, RgwCluster, withRgwCluster, type Credentials } from "./rgwCluster";
 
 /** Rules other tools put on a cache bucket: `mc ilm`-style upload cleanup, and a disabled log expiry. */
 const ABORT_UPLOADS: LifecycleRule = {
@@ -33,6 +34,9 @@ const HAND_MADE: LifecycleRule = { ID: EXPIRY_RULE_ID, Status: "Enabled", Filter
 
 /** The stack's rule as RGW 16.2 stores it when sent with its size filter: the filter gone. */
 const asRgwStoresIt = (days: number) => ({ ID: EXPIRY_RULE_ID, Prefix: "", Status: "Enabled", Expiration: { Days: String(days) } });
+
+/** Configures the provider as Pulumi's dynamic provider host does at the start of a run. */
+const configureProvider = (config: Record<string, string>) => provider.configure!({ config: new Config(config, "nix-cache") });
 
 /** The provider's clear error for a server that stored the rule without its size filter. */
 const droppedFilterError = (days: number) => (error: Error) => {
@@ -79,7 +83,7 @@ describe("the bucket lifecycle provider against a real S3 server (Ceph RGW 16.2)
         ...(credentials.accessKey === undefined ? {} : { "minio:minioUser": credentials.accessKey }),
         ...(credentials.secretKey === undefined ? {} : { "minio:minioPassword": credentials.secretKey }),
     });
-    const configure = (config: Record<string, string> = stackConfig()) => provider.configure!({ config: new Config(config, "nix-cache") });
+    const configure = (config: Record<string, string> = stackConfig()) => configureProvider(config);
 
     /** Puts one rule's XML as the bucket's whole configuration, as the provider sends it (with Content-MD5). */
     const putRuleXml = async (bucket: string, rule: string): Promise<void> => {
@@ -231,4 +235,34 @@ describe("the bucket lifecycle provider against a real S3 server (Ceph RGW 16.2)
         assert.deepEqual(await keys(byPrefix), ["0000.narinfo", CACHE_INFO_KEY].sort());
         assert.deepEqual(await keys(byProvider), [...objects].sort(), "no rule of the stack's was left to expire anything");
     });
+});
+
+describe("the bucket lifecycle provider against RGW over TLS", [NEEDS_RGW, NEEDS_OPENSSL].find((o) => o.skip) ?? {}, () => {
+    test("trusts RGW's certificate through minio:minioCacertFile or minio:minioInsecure, and not otherwise", () =>
+        withLoopbackCertificate(async (identity) => {
+            const cluster = await RgwCluster.start(identity);
+            try {
+                const admin = await cluster.createUser("admin", { admin: true });
+                const bucket = "lifecycle-tls";
+                await cluster.s3(admin).makeBucket(bucket);
+                await cluster.s3(admin).setBucketLifecycle(bucket, { Rule: [ABORT_UPLOADS, HAND_MADE] });
+                const tls = {
+                    "minio:minioServer": new URL(cluster.httpsOrigin!).host,
+                    "minio:minioSsl": "true",
+                    "minio:minioUser": admin.accessKey,
+                    "minio:minioPassword": admin.secretKey,
+                };
+                const state = { bucket, rule: expiryRule(30, "StoreDir: /nix/store\n") };
+                await configureProvider(tls);
+                await assert.rejects(provider.read!(bucket, state), /self.signed certificate/);
+                await configureProvider({ ...tls, "minio:minioCacertFile": identity.certFile });
+                assert.deepEqual((await provider.read!(bucket, state)).props?.rule, asRgwStoresIt(7));
+                await configureProvider({ ...tls, "minio:minioInsecure": "true" });
+                await provider.delete!(bucket, state);
+                const left = await cluster.request({ method: "GET", path: `/${bucket}`, query: "lifecycle", as: admin });
+                assert.deepEqual([...left.body.matchAll(/<ID>([^<]*)<\/ID>/g)].map(([, id]) => id), [ABORT_UPLOADS.ID]);
+            } finally {
+                await cluster.stop();
+            }
+        }));
 });

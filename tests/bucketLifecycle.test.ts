@@ -1,13 +1,14 @@
 // The expiry rule's dynamic provider, against a loopback server that checks every request as MinIO
 // would (method, path, SigV4 signature, Content-MD5, XML body) and answers as MinIO does.
 // tests/bucketLifecycle.rgw.test.ts runs create, read, diff, update and delete against a real S3
-// server (Ceph RGW 16.2), with other tools' rules, no configuration, no bucket, wrong credentials and
-// the connection from config or environment; those tests moved there. This stand-in
+// server (Ceph RGW 16.2), with other tools' rules, no configuration, no bucket, wrong credentials,
+// the connection from config or environment, and TLS; those tests moved there. This stand-in
 // (tests/fakeMinio.ts) is kept for what RGW cannot show:
 // - a server that honours ObjectSizeGreaterThan (MinIO from RELEASE.2023-12-02T10-51-33Z): RGW 16.2
 //   drops the filter, so only here is the rule created, updated, replaced under its ID, read back
-//   without drift (also from answers with extra or default elements), and written over TLS or by the
-//   provider as Pulumi serializes it;
+//   without drift (also from answers with extra or default elements), written after a password
+//   rotation, with minio:minioCacertFile beside Node's default CAs, and by the provider as Pulumi
+//   serializes it;
 // - MinIO's own error documents: MinIO 2021-02 to 2023-11 refusing the filter (InvalidRequest, then
 //   InvalidArgument "unknown XML Tag"), and MinIO before 2021-02 dropping it into a <Filter><Prefix>
 //   (RGW drops it too, into a rule-level <Prefix>: the RGW test shows that one);
@@ -309,26 +310,6 @@ describe("the bucket lifecycle provider against a MinIO-like server", () => {
             insecure: true,
         });
     });
-
-    test(
-        "over TLS it trusts the server through minio:minioCacertFile or minio:minioInsecure, and not otherwise",
-        NEEDS_OPENSSL,
-        () =>
-            withLoopbackCertificate(async ({ key, cert, certFile }) => {
-                const server = await startServer("current", { key, cert });
-                const tls = stackConfig(server, { "minio:minioSsl": "true" });
-                await configure(provider, tls);
-                await assert.rejects(provider.create(stateFor()), /self.signed certificate/);
-                assert.equal(server.stored, undefined);
-                await configure(provider, { ...tls, "minio:minioCacertFile": certFile });
-                await provider.create(stateFor());
-                assert.deepEqual(server.stored, [storedRule(30)]);
-                await configure(provider, { ...tls, "minio:minioInsecure": "true" });
-                await provider.update!(BUCKET, stateFor(), stateFor({ rule: rule(9) }));
-                assert.deepEqual(server.stored, [storedRule(9)]);
-                assert.deepEqual(server.refusals(), []);
-            }),
-    );
 
     test(
         "with minio:minioCacertFile set, the CAs Node trusts by default stay trusted",
