@@ -145,10 +145,14 @@ class TestCache {
         };
     }
 
-    /** Runs the collector as of `now` with the test's ages (see the top of this file). */
+    /**
+     * Runs the collector as of `now` with the test's ages (see the top of this file). The real clock
+     * that uploads in flight are judged by is pretended likewise, unless `wallClock` is given.
+     */
     collect(now: Date, options: Partial<CollectOptions> = {}, client: CacheBucketClient = s3Bucket(this.location())): Promise<CollectReport> {
         return collectGarbage(client, {
             now,
+            wallClock: now,
             keepDays: 1,
             graceHours: 24,
             roots: [],
@@ -318,14 +322,21 @@ describe("nix-cache-gc on a real S3 server, with caches real Nix built", [NEEDS_
         assert.deepEqual(keys, ["nar/2222222222222222222222222222222222222222222222222222.nar.zst", CACHE_INFO_KEY]);
     });
 
-    test("pins under pins/ keep a path's closure whatever its age; a bad pin line is reported", async () => {
-        const { cache, p } = await freshCache({ dep: {}, pinned: { refs: ["dep"] }, other: {} });
-        const now = await pushInTwoAges(cache, [p.pinned!, p.other!], [], {
-            old: () => cache.put("pins/release", `# the release\n${p.pinned}\nnot-a-path\n`),
+    test("pins under pins/ keep a path's closure whatever its age; a pin line naming no store path stops every deletion", async () => {
+        const { cache, p } = await freshCache({ dep: {}, pinned: { refs: ["dep"] }, other: {}, more: {} });
+        const now = await pushInTwoAges(cache, [p.pinned!, p.other!, p.more!], [], {
+            old: () => cache.put("pins/release", `# the release\n${p.pinned}/bin/tool\n`),
         });
+        await cache.put("pins/typo", "not-a-path\n");
+        const blocked = await cache.collect(now);
+        assert.deepEqual(blocked.pinProblems, ["pins/typo: line 1: 'not-a-path' is not a store path such as /nix/store/<hash>-<name>"]);
+        assert.match(blocked.blocked.join("\n"), /1 pin lines name no store path/);
+        assert.deepEqual([blocked.deletedNarinfos, blocked.deletedNars], [[], []]);
+
+        await cache.rgw.cluster.s3(cache.rgw.admin).removeObject(cache.bucket, "pins/typo");
         const report = await cache.collect(now);
-        assert.deepEqual(report.deletedNarinfos, [narinfoOf(p.other!)]);
-        assert.deepEqual(report.pinProblems, ["pins/release: line 3: 'not-a-path' is not a store path such as /nix/store/<hash>-<name>"]);
+        assert.deepEqual(report.deletedNarinfos, [narinfoOf(p.more!), narinfoOf(p.other!)].sort());
+        assert.equal(report.roots.explicit, 1);
         assert.ok((await cache.list()).some((object) => object.key === "pins/release"), "the pin itself stays");
         assert.ok(await cache.substitutes(p.pinned!));
     });
@@ -359,11 +370,11 @@ describe("nix-cache-gc on a real S3 server, with caches real Nix built", [NEEDS_
                 return inner.list();
             },
             read: (key) => inner.read(key),
-            remove: async (keys) => {
+            remove: async (key) => {
                 if (method === "remove") {
                     await pause();
                 }
-                return inner.remove(keys);
+                return inner.remove(key);
             },
         };
     };
@@ -412,11 +423,11 @@ describe("nix-cache-gc on a real S3 server, with caches real Nix built", [NEEDS_
         const inner = s3Bucket(cache.location());
         const failing: CacheBucketClient = {
             ...inner,
-            remove: async (keys) => {
+            remove: async (key) => {
                 if (++removes > 1) {
                     throw new Error("503 Slow Down");
                 }
-                return inner.remove(keys);
+                return inner.remove(key);
             },
         };
         const failure = await cache.collect(now, {}, failing).then(
@@ -433,7 +444,83 @@ describe("nix-cache-gc on a real S3 server, with caches real Nix built", [NEEDS_
         assert.ok(await cache.substitutes(p.kept!));
     });
 
-    test("the command: --json report, exit 0; credentials from a profile; bad arguments exit 2", async () => {
+    test("a push during the NAR sweep that puts back a deleted narinfo keeps the NAR it reuses", async () => {
+        const { cache, p } = await freshCache({ reused: {}, late: { refs: ["reused"] } });
+        const now = await pushInTwoAges(cache, [p.reused!], []);
+        // The third listing is the one before NARs go: `reused`'s narinfo is deleted by then, so
+        // the push uploads it again, and skips its NAR, which still exists.
+        let pushed: string[] = [];
+        const client = pausedAt(s3Bucket(cache.location()), "list", 3, async () => {
+            pushed = await cache.push([p.late!]);
+        });
+        const admin = cache.rgw.cluster.s3(cache.rgw.admin);
+        const reusedNar = summarizeNarInfo(Buffer.concat(await (await admin.getObject(cache.bucket, narinfoOf(p.reused!))).toArray()).toString()).narKey;
+        const report = await cache.collect(now, {}, client);
+        assert.deepEqual(report.deletedNarinfos, [narinfoOf(p.reused!)]);
+        assert.ok(pushed.includes(narinfoOf(p.reused!)) && !pushed.includes(reusedNar), `pushed ${pushed.join(", ")}`);
+        assert.deepEqual(report.deletedNars, []);
+        assert.deepEqual(report.dangling, []);
+        assert.deepEqual(await cache.intact(), []);
+        assert.ok(await cache.substitutes(p.late!));
+    });
+
+    test("uploads within the grace period by the real clock stay, however far ahead --now pretends", async () => {
+        const { cache, p } = await freshCache({ dep: {}, top: { refs: ["dep"] } });
+        await cache.push([p.top!]);
+        await cache.put("nar/3333333333333333333333333333333333333333333333333333.nar.zst", "in flight");
+        const report = await cache.collect(new Date(Date.now() + 40 * DAY_MS), { keepDays: 0, wallClock: new Date() });
+        assert.deepEqual([report.deletedNarinfos, report.deletedNars], [[], []]);
+        assert.deepEqual(report.youngUnnamedNars, ["nar/3333333333333333333333333333333333333333333333333333.nar.zst"]);
+        assert.equal(report.roots.recent, 2);
+    });
+
+    test("a narinfo it cannot read stops every deletion, and is reported", async () => {
+        const { cache, p } = await freshCache({ gone: {}, kept: {} });
+        const now = await pushInTwoAges(cache, [p.gone!], [p.kept!], {
+            young: () => cache.put(`${"z".repeat(32)}.narinfo`, "Compression: xz\n\u00fd7zXZ"),
+        });
+        const report = await cache.collect(now);
+        assert.deepEqual([report.deletedNarinfos, report.deletedNars], [[], []]);
+        assert.equal(report.unreadableNarinfos.length, 1);
+        assert.match(report.blocked.join("\n"), /1 narinfos cannot be read/);
+        assert.ok(await cache.anonymousGet(narinfoOf(p.gone!)));
+    });
+
+    test("a rewritten narinfo (new ETag) is read again on the next run; an unchanged one is not", async () => {
+        const { cache, p } = await freshCache({ old: {}, young: {} });
+        const now = await pushInTwoAges(cache, [p.old!], [p.young!]);
+        const remembered = new Map();
+        const first = await cache.collect(now, { dryRun: true, remembered });
+        assert.deepEqual(first.deletedNarinfos, [narinfoOf(p.old!)]);
+        // The young narinfo now references the old path (as a re-signed or repaired narinfo might).
+        const admin = cache.rgw.cluster.s3(cache.rgw.admin);
+        const text = Buffer.concat(await (await admin.getObject(cache.bucket, narinfoOf(p.young!))).toArray()).toString();
+        const oldBase = p.old!.slice("/nix/store/".length);
+        await admin.putObject(cache.bucket, narinfoOf(p.young!), text.replace(/^References:.*$/m, `References: ${oldBase}`));
+        let reads = 0;
+        const inner = s3Bucket(cache.location());
+        const counting: CacheBucketClient = { ...inner, read: (key) => ((reads += 1), inner.read(key)) };
+        const second = await cache.collect(now, { dryRun: true, remembered }, counting);
+        assert.deepEqual(second.deletedNarinfos, [], "the old path is referenced now");
+        assert.equal(reads, 1, "only the rewritten narinfo was read again");
+    });
+
+    test("a bucket of more than one listing page (1000 keys) is read whole", async () => {
+        const { cache } = await freshCache({ unused: {} });
+        const keys = Array.from({ length: 1100 }, (_, index) => `log/${String(index).padStart(4, "0")}.drv`);
+        const writer = cache.rgw.cluster.s3(cache.cache.writer);
+        let next = 0;
+        await Promise.all(Array.from({ length: 16 }, async () => {
+            while (next < keys.length) {
+                const key = keys[next++]!;
+                await writer.putObject(cache.bucket, key, "log");
+            }
+        }));
+        const report = await cache.collect(new Date(), { dryRun: true });
+        assert.equal(report.leftAlone.filter((key) => key.startsWith("log/")).length, 1100);
+    });
+
+    test("the command: --json report, exit 0; credentials from a profile; a missing profile exits 2", async () => {
         const { cache, p } = await freshCache({ gone: {}, kept: {} });
         const now = await pushInTwoAges(cache, [p.gone!], [p.kept!]);
         const credentials = builder.path(`credentials-${cache.bucket}`);
@@ -442,7 +529,8 @@ describe("nix-cache-gc on a real S3 server, with caches real Nix built", [NEEDS_
             `[collector]\naws_access_key_id = ${cache.collector.accessKey}\naws_secret_access_key = ${cache.collector.secretKey}\n`,
             { mode: 0o600 },
         );
-        const args = ["--endpoint", rgw.cluster.origin, "--bucket", cache.bucket, "--keep-days", "1", "--now", now.toISOString()];
+        // --grace-hours 0: the command judges uploads in flight by the real clock, and these are seconds old.
+        const args = ["--endpoint", rgw.cluster.origin, "--bucket", cache.bucket, "--keep-days", "1", "--grace-hours", "0", "--now", now.toISOString()];
         const env = { PATH: process.env.PATH, HOME: builder.path("home"), XDG_CACHE_HOME: builder.path("cache"), AWS_SHARED_CREDENTIALS_FILE: credentials };
         const ran = await command([...args, "--profile", "collector", "--json"], env);
         assert.equal(ran.status, 0, ran.stderr);

@@ -6,6 +6,7 @@ import { classifyKey, storePathHash, type BucketObject } from "../lib/gc/bucketO
 import {
     deletionLevels,
     findRoots,
+    inFlightSince,
     liveClosure,
     parsePins,
     summarizeNarInfo,
@@ -83,6 +84,11 @@ References: ajy39mfl6sd6pph2cx6xachc1j1nqw3v-nix-cache-test-dependency xhdaqn41z
         assert.equal(summarizeNarInfo(sri).references.length, 1);
     });
 
+    test("refuses a NAR elsewhere than this cache's nar/ (the collector could not tell it is named)", () => {
+        assert.throws(() => summarizeNarInfo(NIX_WROTE.replace(/^URL: .*$/m, "URL: https://elsewhere.example/nar/x.nar.zst")), /not a NAR of this cache/);
+        assert.equal(summarizeNarInfo(NIX_WROTE.replace(/^URL: /m, "URL: /")).narKey, "nar/0dypq01q64cw125mdpn0lp0kic8s2n0gscf2mw5lwk3g21ja94nd.nar.zst");
+    });
+
     test("refuses one without a URL or with a reference that is not a store path", () => {
         assert.throws(() => summarizeNarInfo(NIX_WROTE.replace(/^URL: .*\n/m, "")), /expected one URL line/);
         assert.throws(() => summarizeNarInfo(NIX_WROTE.replace("References: ", "References: not-a-path ")), /not a store path base name/);
@@ -90,9 +96,9 @@ References: ajy39mfl6sd6pph2cx6xachc1j1nqw3v-nix-cache-test-dependency xhdaqn41z
 });
 
 describe("pins", () => {
-    test("one store path a line; comments and blank lines skipped; bad lines reported with their number", () => {
-        assert.deepEqual(parsePins(`# release\n${path("a")}\n\n  ${path("b")}  # kept for the demo\nrelative/${base("c")}\n${base("d")}\n`), {
-            paths: [path("a"), path("b")],
+    test("one store path a line, or a file in one; comments and blank lines skipped; bad lines reported with their number", () => {
+        assert.deepEqual(parsePins(`# release\n${path("a")}\n\n  ${path("b")}/bin/b  # kept for the demo\nrelative/${base("c")}\n${base("d")}\n${path("f")}/\n`), {
+            paths: [path("a"), path("b"), path("f")],
             problems: [
                 `line 5: 'relative/${base("c")}' is not a store path such as /nix/store/<hash>-<name>`,
                 `line 6: '${base("d")}' is not a store path such as /nix/store/<hash>-<name>`,
@@ -110,14 +116,26 @@ describe("roots and the live set", () => {
     ]);
 
     test("roots are narinfos uploaded within keep-days (the boundary included) and explicit paths the cache holds", () => {
-        const { recent, explicit, missing } = findRoots({ narinfos, now: NOW, keepDays: 30, explicit: [path("a"), path("z"), path("z")] });
+        const { recent, explicit, missing } = findRoots({
+            narinfos,
+            now: NOW,
+            keepDays: 30,
+            explicit: [path("a"), path("z"), path("z")],
+            inFlightSince: NOW,
+        });
         assert.deepEqual([...recent].sort(), [hash("b"), hash("c")]);
         assert.deepEqual([...explicit], [hash("a")]);
         assert.deepEqual(missing, [path("z")]);
     });
 
     test("keep-days 0 roots only what was uploaded at this very moment or later", () => {
-        assert.deepEqual([...findRoots({ narinfos, now: daysAgo(29.9), keepDays: 0, explicit: [] }).recent], [hash("b")]);
+        assert.deepEqual([...findRoots({ narinfos, now: daysAgo(29.9), keepDays: 0, explicit: [], inFlightSince: NOW }).recent], [hash("b")]);
+    });
+
+    test("narinfos uploaded since inFlightSince (the grace period by the real clock) are roots whatever --now says", () => {
+        const pretendingNextYear = new Date(NOW.getTime() + 365 * 86_400_000);
+        const { recent } = findRoots({ narinfos, now: pretendingNextYear, keepDays: 30, explicit: [], inFlightSince: daysAgo(30.5) });
+        assert.deepEqual([...recent].sort(), [hash("b"), hash("c")]);
     });
 
     test("the live set is the closure over References: chains and diamonds; a missing reference is reported", () => {
@@ -163,7 +181,7 @@ describe("sweep order and NARs", () => {
             ["nar/old.nar.zst", object("nar/old.nar.zst", new Date(NOW.getTime() - 25 * 3_600_000))],
             ["nar/young.nar.zst", object("nar/young.nar.zst", new Date(NOW.getTime() - 23 * 3_600_000))],
         ]);
-        assert.deepEqual(unnamedNars(nars, new Set(["nar/named.nar.zst"]), NOW, 24), {
+        assert.deepEqual(unnamedNars(nars, new Set(["nar/named.nar.zst"]), inFlightSince(NOW, 24)), {
             deletable: ["nar/old.nar.zst"],
             young: ["nar/young.nar.zst"],
         });

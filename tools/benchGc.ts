@@ -104,6 +104,7 @@ async function main(): Promise<void> {
         const now = new Date(Date.now() + 60_000);
         const options = (remembered: Map<string, RememberedNarInfo>) => ({
             now,
+            wallClock: now,
             keepDays: 30,
             graceHours: 24,
             roots: [],

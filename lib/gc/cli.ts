@@ -20,7 +20,8 @@ uploaded within --keep-days, --root paths, store paths listed in objects under p
 NAR no remaining narinfo names that is older than --grace-hours (default 24).
 Credentials: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or --profile NAME in
 AWS_SHARED_CREDENTIALS_FILE (default ~/.aws/credentials).
-Exit: 0 done, 1 failed, 2 bad usage or configuration.`;
+Exit: 0 done, 1 failed (or nothing deleted because a narinfo or pin cannot be read, or a push
+during the run was left without part of its closure), 2 bad usage or configuration.`;
 
 /** A usage or configuration problem: exit 2, before any request. */
 export class UsageError extends Error {}
@@ -30,7 +31,10 @@ export interface GcInvocation {
     keepDays: number;
     graceHours: number;
     roots: string[];
+    /** --now, or the real time. */
     now: Date;
+    /** The real time: uploads in flight are judged by it. */
+    wallClock: Date;
     dryRun: boolean;
     json: boolean;
 }
@@ -138,10 +142,14 @@ export async function parseInvocation(argv: string[], env: NodeJS.ProcessEnv, cl
     if (badRoot !== undefined) {
         throw new UsageError(`--root must be a store path such as /nix/store/<hash>-<name> (got '${badRoot}')`);
     }
-    let now = clock();
+    const wallClock = clock();
+    let now = wallClock;
     if (values.now !== undefined) {
         now = new Date(values.now);
-        if (!/^\d{4}-\d{2}-\d{2}(T[\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.test(values.now) || Number.isNaN(now.getTime())) {
+        const date = /^(\d{4}-\d{2}-\d{2})(T[\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.exec(values.now);
+        // A calendar date that does not exist (2026-02-30) would otherwise roll over silently.
+        const exists = date !== null && !Number.isNaN(now.getTime()) && new Date(`${date[1]}T00:00:00Z`).toISOString().startsWith(date[1]!);
+        if (!exists) {
             throw new UsageError(`--now must be an ISO-8601 time such as 2026-12-01T00:00:00Z (got '${values.now}')`);
         }
     }
@@ -152,6 +160,7 @@ export async function parseInvocation(argv: string[], env: NodeJS.ProcessEnv, cl
         graceHours,
         roots,
         now,
+        wallClock,
         dryRun: values["dry-run"] ?? false,
         json: values.json ?? false,
     };
@@ -190,10 +199,12 @@ export function renderSummary(report: CollectReport): string {
         `kept ${report.youngUnnamedNars.length} unnamed NARs younger than the grace period`,
     ];
     const warnings: [string, unknown[]][] = [
+        ["NOTHING DELETED", report.blocked],
         ["narinfos spared because a push during the run needs them", report.sparedDuringRun],
         ["references to paths the cache does not hold", report.missingReferences.map((m) => `${m.storePath} -> ${m.reference}`)],
+        ["live narinfos whose NAR the cache does not hold", report.missingNars.map((m) => `${m.storePath}: ${m.nar}`)],
         ["roots the cache does not hold", report.missingRoots],
-        ["unreadable narinfos, left alone", report.unreadableNarinfos.map((u) => `${u.key}: ${u.problem}`)],
+        ["unreadable narinfos", report.unreadableNarinfos.map((u) => `${u.key}: ${u.problem}`)],
         ["pin problems", report.pinProblems],
         ["keys left alone", report.leftAlone],
         ["DANGLING: pushed during the run, now missing part of their closure; push them again", report.dangling.map((d) => `${d.storePath}: ${d.missing.join(", ")}`)],
@@ -242,9 +253,15 @@ export async function main(argv: string[], io: Io): Promise<number> {
     }
     const cacheFile = summaryCacheFile(invocation.location, io.env);
     const remembered = await loadRemembered(cacheFile);
+    // The report comes first: a cache that cannot be written must not hide what a run deleted.
+    const keepRemembered = () =>
+        saveRemembered(cacheFile, remembered).catch((error: Error) =>
+            io.stderr.write(`nix-cache-gc: warning: cannot keep the narinfo cache ${cacheFile}: ${error.message}\n`),
+        );
     try {
         const report = await collectGarbage((io.connect ?? s3Bucket)(invocation.location), {
             now: invocation.now,
+            wallClock: invocation.wallClock,
             keepDays: invocation.keepDays,
             graceHours: invocation.graceHours,
             roots: invocation.roots,
@@ -253,16 +270,16 @@ export async function main(argv: string[], io: Io): Promise<number> {
             remembered,
             ...(invocation.json ? {} : { onProgress: progressPrinter(io.stderr) }),
         });
-        await saveRemembered(cacheFile, remembered);
         io.stdout.write(invocation.json ? `${JSON.stringify(report)}\n` : renderSummary(report));
-        return report.dangling.length > 0 ? 1 : 0;
+        await keepRemembered();
+        return report.dangling.length > 0 || report.blocked.length > 0 ? 1 : 0;
     } catch (error) {
-        await saveRemembered(cacheFile, remembered).catch(() => undefined);
         io.stderr.write(`nix-cache-gc: failed: ${(error as Error).message}\n`);
         if (invocation.json && error instanceof CollectFailure) {
             // What was deleted before the failure, for the operator's record.
             io.stdout.write(`${JSON.stringify({ ...error.report, error: error.message })}\n`);
         }
+        await keepRemembered();
         return 1;
     }
 }

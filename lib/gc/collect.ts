@@ -5,6 +5,7 @@ import { listingKeyOf, narInfoKeyOf, type BucketObject } from "./bucketObjects";
 import {
     deletionLevels,
     findRoots,
+    inFlightSince,
     liveClosure,
     parsePins,
     summarizeNarInfo,
@@ -23,19 +24,22 @@ export interface RememberedNarInfo {
 }
 
 export interface Progress {
-    phase: "listing" | "reading narinfos" | "deleting narinfos" | "deleting NARs" | "checking";
+    phase: "reading narinfos" | "deleting narinfos" | "deleting NARs" | "checking";
     done: number;
     total: number;
 }
 
 export interface CollectOptions {
+    /** The moment --keep-days counts back from (--now; the real time by default). */
     now: Date;
+    /** The real time. Uploads in flight are judged by it, whatever `now` pretends. */
+    wallClock: Date;
     keepDays: number;
     graceHours: number;
     /** Store paths kept with their closures, whatever their age (--root). */
     roots: string[];
     dryRun: boolean;
-    /** Requests in flight at once while reading narinfos. */
+    /** Requests in flight at once while reading narinfos and deleting. */
     parallelism: number;
     /** Summaries from an earlier run; updated in place to the bucket's current narinfos. */
     remembered: Map<string, RememberedNarInfo>;
@@ -45,7 +49,7 @@ export interface CollectOptions {
 export interface DanglingNarInfo {
     key: string;
     storePath: string;
-    /** Referenced store paths, or the NAR, that the bucket no longer holds. */
+    /** What this run deleted that the narinfo needs: referenced store paths, or its NAR. */
     missing: string[];
 }
 
@@ -56,37 +60,58 @@ export interface CollectReport {
     narinfos: number;
     /** Narinfos kept: the closure of the roots. */
     live: number;
-    /** Narinfos young enough to be roots, and store paths rooted by --root or pins. */
+    /** Narinfos young enough to be roots (or in flight), and store paths rooted by --root or pins. */
     roots: { recent: number; explicit: number };
+    /** Why nothing was deleted: narinfos or pins the collector cannot read (fix or remove them). */
+    blocked: string[];
     deletedNarinfos: string[];
     deletedListings: string[];
     deletedNars: string[];
-    /** Unnamed NARs younger than the grace period (uploads in flight), kept for a later run. */
+    /** Unnamed NARs uploaded within the grace period (uploads in flight), kept for a later run. */
     youngUnnamedNars: string[];
     /** Narinfos condemned at first but spared because a narinfo pushed during the run needs them. */
     sparedDuringRun: string[];
     missingReferences: MissingReference[];
+    /** Live narinfos whose NAR the bucket does not hold. */
+    missingNars: { storePath: string; nar: string }[];
     /** --root or pinned store paths the cache does not hold. */
     missingRoots: string[];
     unreadableNarinfos: { key: string; problem: string }[];
     pinProblems: string[];
     /** Keys the collector does not delete: nix-cache-info, pins, and everything it does not know. */
     leftAlone: string[];
-    /** Narinfos pushed during the run whose references or NAR the run deleted (re-push them). */
+    /** Narinfos in the bucket after the run that need something the run deleted (push them again). */
     dangling: DanglingNarInfo[];
 }
 
-/** At most this many keys go into one multi-object delete (the S3 limit). */
-const DELETE_BATCH = 1000;
+/** A run that failed part way, with what it had done by then (`report`, if it got that far). */
+export class CollectFailure extends Error {
+    constructor(
+        readonly cause: Error,
+        readonly report: CollectReport | undefined,
+    ) {
+        super(cause.message);
+        this.name = "CollectFailure";
+    }
+}
 
 async function inParallel<T>(items: T[], parallelism: number, work: (item: T) => Promise<void>): Promise<void> {
     let next = 0;
+    let failure: unknown;
     const worker = async () => {
-        while (next < items.length) {
-            await work(items[next++]!);
+        // After a failure no new work starts; what is in flight finishes, then the failure is thrown.
+        while (next < items.length && failure === undefined) {
+            try {
+                await work(items[next++]!);
+            } catch (error) {
+                failure ??= error;
+            }
         }
     };
     await Promise.all(Array.from({ length: Math.min(parallelism, items.length) }, worker));
+    if (failure !== undefined) {
+        throw failure;
+    }
 }
 
 /** A run's view of the bucket at one listing, with the summaries of its readable narinfos. */
@@ -99,10 +124,14 @@ interface Snapshot {
 }
 
 class Run {
+    readonly inFlight: Date;
+
     constructor(
         private readonly bucket: CacheBucketClient,
         private readonly options: CollectOptions,
-    ) {}
+    ) {
+        this.inFlight = inFlightSince(options.wallClock, options.graceHours);
+    }
 
     progress(phase: Progress["phase"], done: number, total: number): void {
         this.options.onProgress?.({ phase, done, total });
@@ -110,9 +139,7 @@ class Run {
 
     /** Lists the bucket and reads what changed since `remembered` (narinfos) and every pin. */
     async snapshot(): Promise<Snapshot> {
-        this.progress("listing", 0, 1);
         const inventory = takeInventory(await this.bucket.list());
-        this.progress("listing", 1, 1);
         const { remembered, parallelism } = this.options;
         const summaries = new Map<string, NarInfoSummary>();
         const unreadable = new Map<string, string>();
@@ -155,23 +182,20 @@ class Run {
             now: this.options.now,
             keepDays: this.options.keepDays,
             explicit: [...this.options.roots, ...snapshot.pinned],
+            inFlightSince: this.inFlight,
         });
         const closure = liveClosure([...found.recent, ...found.explicit, ...alsoRoots], snapshot.summaries, (hash) => narinfos.has(hash));
-        // A narinfo the collector cannot read is never condemned: Nix cannot read it either, and
-        // what it references is unknown.
-        const condemned = new Set(
-            [...narinfos.keys()].filter((hash) => !closure.live.has(hash) && snapshot.summaries.has(hash)),
-        );
+        const condemned = new Set([...narinfos.keys()].filter((hash) => !closure.live.has(hash)));
         return { ...closure, condemned, missingRoots: found.missing, recent: found.recent.size, explicitRoots: found.explicit.size };
     }
 
-    async removeInBatches(keys: string[], phase: Progress["phase"], done: { count: number }, total: number): Promise<void> {
-        for (let start = 0; start < keys.length; start += DELETE_BATCH) {
-            const batch = keys.slice(start, start + DELETE_BATCH);
-            await this.bucket.remove(batch);
-            done.count += batch.length;
-            this.progress(phase, done.count, total);
-        }
+    /** Deletes `keys`, recording each one the moment the server confirms it. */
+    async remove(keys: string[], phase: Progress["phase"], deleted: string[], total: { done: number; of: number }): Promise<void> {
+        await inParallel(keys, this.options.parallelism, async (key) => {
+            await this.bucket.remove(key);
+            deleted.push(key);
+            this.progress(phase, ++total.done, total.of);
+        });
     }
 }
 
@@ -180,19 +204,15 @@ function appeared(earlier: Inventory, later: Inventory): string[] {
     return [...later.narinfos].filter(([hash, object]) => earlier.narinfos.get(hash)?.etag !== object.etag).map(([hash]) => hash);
 }
 
-const namedNars = (snapshot: Snapshot, without: Set<string>): Set<string> =>
+/** The NAR keys the snapshot's narinfos name, but for those in `without`. */
+const namedNars = (snapshot: Snapshot, without: Set<string> = new Set()): Set<string> =>
     new Set([...snapshot.summaries].filter(([hash]) => !without.has(hash)).map(([, summary]) => summary.narKey));
 
-/** A run that failed part way, with what it had done by then (`report`, if it got that far). */
-export class CollectFailure extends Error {
-    constructor(
-        readonly cause: Error,
-        readonly report: CollectReport | undefined,
-    ) {
-        super(cause.message);
-        this.name = "CollectFailure";
-    }
-}
+/** `.ls` listings without a narinfo, uploaded before `inFlight`. */
+const orphanListings = (snapshot: Snapshot, inFlight: Date): string[] =>
+    [...snapshot.inventory.listings]
+        .filter(([hash, object]) => !snapshot.inventory.narinfos.has(hash) && object.lastModified < inFlight)
+        .map(([hash]) => listingKeyOf(hash));
 
 /**
  * Collects garbage in one bucket. Throws a CollectFailure when the server fails; what was deleted
@@ -208,6 +228,8 @@ export async function collectGarbage(bucket: CacheBucketClient, options: Collect
     }
 }
 
+const sorted = (keys: string[]): string[] => [...keys].sort();
+
 async function sweep(bucket: CacheBucketClient, options: CollectOptions, progress: { report?: CollectReport }): Promise<CollectReport> {
     const run = new Run(bucket, options);
     const first = await run.snapshot();
@@ -218,16 +240,22 @@ async function sweep(bucket: CacheBucketClient, options: CollectOptions, progres
         narinfos: first.inventory.narinfos.size,
         live: firstDecision.live.size,
         roots: { recent: firstDecision.recent, explicit: firstDecision.explicitRoots },
+        blocked: [],
         deletedNarinfos: [],
         deletedListings: [],
         deletedNars: [],
         youngUnnamedNars: [],
         sparedDuringRun: [],
         missingReferences: firstDecision.missingReferences,
+        missingNars: [...firstDecision.live]
+            .map((hash) => first.summaries.get(hash))
+            .filter((summary) => summary !== undefined && !first.inventory.nars.has(summary.narKey))
+            .map((summary) => ({ storePath: summary!.storePath, nar: summary!.narKey }))
+            .sort((a, b) => a.storePath.localeCompare(b.storePath)),
         missingRoots: firstDecision.missingRoots,
         unreadableNarinfos: [...first.unreadable].map(([key, problem]) => ({ key, problem })).sort((a, b) => a.key.localeCompare(b.key)),
         pinProblems: first.pinProblems,
-        leftAlone: [...first.inventory.leftAlone, ...first.inventory.pins].map((object) => object.key).sort(),
+        leftAlone: sorted([...first.inventory.leftAlone, ...first.inventory.pins].map((object) => object.key)),
         dangling: [],
     };
     progress.report = report;
@@ -239,10 +267,25 @@ async function sweep(bucket: CacheBucketClient, options: CollectOptions, progres
         }
     }
 
+    // A narinfo whose references are unknown, or a pin that cannot be honoured, could make any
+    // deletion break what it should keep: then nothing is deleted.
+    if (first.unreadable.size > 0) {
+        report.blocked.push(`${first.unreadable.size} narinfos cannot be read (see unreadableNarinfos): what they reference is unknown`);
+    }
+    if (first.pinProblems.length > 0) {
+        report.blocked.push(`${first.pinProblems.length} pin lines name no store path (see pinProblems): what they pin is unknown`);
+    }
+    if (report.blocked.length > 0) {
+        return report;
+    }
+
     if (options.dryRun) {
-        const sweep = unnamedNars(first.inventory.nars, namedNars(first, firstDecision.condemned), options.now, options.graceHours);
-        report.deletedNarinfos = [...firstDecision.condemned].map(narInfoKeyOf).sort();
-        report.deletedListings = [...firstDecision.condemned].filter((hash) => first.inventory.listings.has(hash)).map(listingKeyOf).sort();
+        const sweep = unnamedNars(first.inventory.nars, namedNars(first, firstDecision.condemned), run.inFlight);
+        report.deletedNarinfos = sorted([...firstDecision.condemned].map(narInfoKeyOf));
+        report.deletedListings = sorted([
+            ...[...firstDecision.condemned].filter((hash) => first.inventory.listings.has(hash)).map(listingKeyOf),
+            ...orphanListings(first, run.inFlight),
+        ]);
         report.deletedNars = sweep.deletable;
         report.youngUnnamedNars = sweep.young;
         return report;
@@ -251,51 +294,66 @@ async function sweep(bucket: CacheBucketClient, options: CollectOptions, progres
     // Narinfos: re-list just before deleting. Nix skips uploading a path whose narinfo exists, so a
     // push since the first listing may reference a condemned narinfo: whatever appeared is a root.
     let latest = first;
-    const deleted = new Set<string>();
+    const deletedHashes = new Set<string>();
     if (firstDecision.condemned.size > 0) {
         const second = await run.snapshot();
-        const pushed = appeared(first.inventory, second.inventory);
-        const decision = run.decide(second, pushed);
-        report.sparedDuringRun = [...firstDecision.condemned].filter((hash) => decision.live.has(hash)).map(narInfoKeyOf).sort();
-        const levels = deletionLevels(decision.condemned, second.summaries);
-        const done = { count: 0 };
-        for (const level of levels) {
-            const listings = level.filter((hash) => second.inventory.listings.has(hash)).map(listingKeyOf);
-            await run.removeInBatches([...level.map(narInfoKeyOf), ...listings], "deleting narinfos", done, decision.condemned.size);
-            level.forEach((hash) => deleted.add(hash));
-            report.deletedNarinfos.push(...level.map(narInfoKeyOf));
-            report.deletedListings.push(...listings);
+        if (second.unreadable.size > 0) {
+            report.blocked.push(`${second.unreadable.size} narinfos pushed during the run cannot be read: nothing deleted`);
+            report.unreadableNarinfos = [...second.unreadable].map(([key, problem]) => ({ key, problem })).sort((a, b) => a.key.localeCompare(b.key));
+            return report;
+        }
+        const decision = run.decide(second, appeared(first.inventory, second.inventory));
+        report.sparedDuringRun = sorted([...firstDecision.condemned].filter((hash) => decision.live.has(hash)).map(narInfoKeyOf));
+        const withListings = (hashes: string[]) => [
+            ...hashes.map(narInfoKeyOf),
+            ...hashes.filter((hash) => second.inventory.listings.has(hash)).map(listingKeyOf),
+        ];
+        const total = { done: 0, of: withListings([...decision.condemned]).length };
+        for (const level of deletionLevels(decision.condemned, second.summaries)) {
+            const done: string[] = [];
+            try {
+                await run.remove(withListings(level), "deleting narinfos", done, total);
+            } finally {
+                report.deletedNarinfos.push(...done.filter((key) => key.endsWith(".narinfo")));
+                report.deletedListings.push(...done.filter((key) => key.endsWith(".ls")));
+            }
+            level.forEach((hash) => deletedHashes.add(hash));
         }
         report.deletedNarinfos.sort();
         report.deletedListings.sort();
         latest = second;
     }
 
-    // NARs: only those no remaining narinfo names, old enough not to be an upload in flight, and
-    // still unnamed after one more listing (a push may reuse an existing NAR by its name).
-    const candidates = unnamedNars(latest.inventory.nars, namedNars(latest, deleted), options.now, options.graceHours);
+    // NARs (and listings without a narinfo): only those no remaining narinfo names, old enough not
+    // to be an upload in flight, and still unnamed after one more listing: a push may have reused
+    // an existing NAR by its name, or put back a narinfo this run deleted.
+    const candidates = unnamedNars(latest.inventory.nars, namedNars(latest, deletedHashes), run.inFlight);
     report.youngUnnamedNars = candidates.young;
-    if (candidates.deletable.length > 0) {
+    const listingCandidates = orphanListings(latest, run.inFlight).filter((key) => !report.deletedListings.includes(key));
+    if (candidates.deletable.length > 0 || listingCandidates.length > 0) {
         const third = await run.snapshot();
-        const stillUnnamed = namedNars(third, deleted);
-        const deletable = candidates.deletable.filter((key) => !stillUnnamed.has(key) && third.inventory.nars.has(key));
-        await run.removeInBatches(deletable, "deleting NARs", { count: 0 }, deletable.length);
-        report.deletedNars = deletable;
+        const stillNamed = namedNars(third);
+        const nars = candidates.deletable.filter((key) => !stillNamed.has(key) && third.inventory.nars.has(key));
+        const listings = orphanListings(third, run.inFlight).filter((key) => listingCandidates.includes(key));
+        const deleted: string[] = [];
+        try {
+            await run.remove([...nars, ...listings], "deleting NARs", deleted, { done: 0, of: nars.length + listings.length });
+        } finally {
+            report.deletedNars = sorted(deleted.filter((key) => !key.endsWith(".ls")));
+            report.deletedListings = sorted([...report.deletedListings, ...deleted.filter((key) => key.endsWith(".ls"))]);
+        }
     }
 
-    // Check: every narinfo pushed during the run still has its references and its NAR.
-    if (deleted.size > 0 || report.deletedNars.length > 0) {
+    // Check: every narinfo now in the bucket still has what this run deleted of its closure.
+    if (report.deletedNarinfos.length > 0 || report.deletedNars.length > 0) {
         run.progress("checking", 0, 1);
         const last = await run.snapshot();
-        const present = new Set(last.inventory.nars.keys());
-        for (const hash of appeared(first.inventory, last.inventory)) {
-            const summary = last.summaries.get(hash);
-            if (summary === undefined) {
-                continue;
-            }
+        const goneNarinfos = new Set(report.deletedNarinfos);
+        const goneNars = new Set(report.deletedNars);
+        for (const [hash, summary] of last.summaries) {
             const missing = [
-                ...summary.references.filter((reference) => !last.inventory.narinfos.has(reference.slice(0, 32))),
-                ...(present.has(summary.narKey) ? [] : [summary.narKey]),
+                ...summary.references.filter((reference) => goneNarinfos.has(narInfoKeyOf(reference.slice(0, 32))) && !last.inventory.narinfos.has(reference.slice(0, 32))),
+                ...(goneNars.has(summary.narKey) && !last.inventory.nars.has(summary.narKey) ? [summary.narKey] : []),
             ];
             if (missing.length > 0) {
                 report.dangling.push({ key: narInfoKeyOf(hash), storePath: summary.storePath, missing });

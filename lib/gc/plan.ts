@@ -31,12 +31,14 @@ export function summarizeNarInfo(text: string): NarInfoSummary {
     if (invalid !== undefined) {
         throw new Error(`narinfo: reference '${invalid}' is not a store path base name`);
     }
-    return {
-        storePath: info.storePath,
-        references: info.references.filter((name) => hashOf(name) !== self),
-        // URL is relative to the cache root; Nix writes nar/<FileHash>.nar.<ext>.
-        narKey: info.url.replace(/^\/+/, ""),
-    };
+    // URL is relative to the cache root; Nix writes nar/<FileHash>.nar.<ext>. A NAR anywhere else
+    // (another host, another prefix) is not one the collector can tell is named, so such a
+    // narinfo counts as unreadable.
+    const narKey = info.url.replace(/^\/+/, "");
+    if (classifyKey(narKey).kind !== "nar") {
+        throw new Error(`narinfo: URL '${info.url}' is not a NAR of this cache (nar/<file>)`);
+    }
+    return { storePath: info.storePath, references: info.references.filter((name) => hashOf(name) !== self), narKey };
 }
 
 /** The bucket's objects by what they are. */
@@ -78,6 +80,19 @@ export function takeInventory(objects: Iterable<BucketObject>): Inventory {
     return inventory;
 }
 
+/**
+ * The store path a pin line names: an absolute store path, or a file in one (`/nix/store/<hash>-<name>/bin/x`,
+ * a trailing `/`), cut after its `<hash>-<name>` component; undefined when the line names none.
+ */
+export function pinnedStorePath(line: string): string | undefined {
+    if (!line.startsWith("/")) {
+        return undefined;
+    }
+    const parts = line.split("/");
+    const at = parts.findIndex((part, index) => index > 1 && storePathHash(part) !== undefined);
+    return at < 0 ? undefined : parts.slice(0, at + 1).join("/");
+}
+
 /** The store paths of a pin object: one a line; blank lines and `#` comments are skipped. */
 export function parsePins(text: string): { paths: string[]; problems: string[] } {
     const paths: string[] = [];
@@ -87,11 +102,12 @@ export function parsePins(text: string): { paths: string[]; problems: string[] }
         if (line === "") {
             return;
         }
-        if (storePathHash(line) === undefined || !line.startsWith("/")) {
+        const path = pinnedStorePath(line);
+        if (path === undefined) {
             problems.push(`line ${index + 1}: '${line}' is not a store path such as /nix/store/<hash>-<name>`);
             return;
         }
-        paths.push(line);
+        paths.push(path);
     });
     return { paths, problems };
 }
@@ -105,14 +121,20 @@ export interface RootsInput {
     keepDays: number;
     /** Store paths given with --root and read from pins. */
     explicit: string[];
+    /** Narinfos uploaded at or after this moment are roots too, whatever `now` says: pushes in flight. */
+    inFlightSince: Date;
 }
 
 /**
- * Every narinfo uploaded within keepDays of now (`recent`), and every explicit root the cache holds
- * (`explicit`); `missing` are the explicit roots it does not hold.
+ * Every narinfo uploaded within keepDays of now or since `inFlightSince` (`recent`), and every
+ * explicit root the cache holds (`explicit`); `missing` are the explicit roots it does not hold.
  */
-export function findRoots({ narinfos, now, keepDays, explicit }: RootsInput): { recent: Set<string>; explicit: Set<string>; missing: string[] } {
-    const since = now.getTime() - keepDays * DAY_MS;
+export function findRoots({ narinfos, now, keepDays, explicit, inFlightSince }: RootsInput): {
+    recent: Set<string>;
+    explicit: Set<string>;
+    missing: string[];
+} {
+    const since = Math.min(now.getTime() - keepDays * DAY_MS, inFlightSince.getTime());
     const recent = new Set([...narinfos].filter(([, object]) => object.lastModified.getTime() >= since).map(([hash]) => hash));
     const held = new Set<string>();
     const missing = new Set<string>();
@@ -208,17 +230,19 @@ export function deletionLevels(condemned: Set<string>, summaries: Map<string, Na
     return rest.length > 0 ? [...levels, rest] : levels;
 }
 
+/** The moment before which an upload is no longer in flight: `graceHours` before the real time. */
+export const inFlightSince = (wallClock: Date, graceHours: number): Date => new Date(wallClock.getTime() - graceHours * HOUR_MS);
+
 /**
- * The NARs no remaining narinfo names. Those younger than the grace period are spared: Nix uploads
- * a NAR before its narinfo, so a young unnamed NAR is most likely an upload in flight.
+ * The NARs no remaining narinfo names. Those uploaded since `inFlight` are spared: Nix uploads a NAR
+ * before its narinfo, so a young unnamed NAR is most likely an upload in flight.
  */
 export function unnamedNars(
     nars: Map<string, BucketObject>,
     namedKeys: Set<string>,
-    now: Date,
-    graceHours: number,
+    inFlight: Date,
 ): { deletable: string[]; young: string[] } {
-    const before = now.getTime() - graceHours * HOUR_MS;
+    const before = inFlight.getTime();
     const deletable: string[] = [];
     const young: string[] = [];
     for (const [key, object] of nars) {

@@ -3,17 +3,14 @@
 import { Client } from "minio";
 import type { BucketObject } from "./bucketObjects";
 
-/** Deletions in flight at once. */
-const DELETE_PARALLELISM = 16;
-
 /** What the collector needs of a bucket; tests wrap it to pause or fail a run. */
 export interface CacheBucketClient {
     /** Every object of the bucket. */
     list(): Promise<BucketObject[]>;
     /** An object's content as text. */
     read(key: string): Promise<string>;
-    /** Deletes the objects; throws if the server refused any of them. */
-    remove(keys: string[]): Promise<void>;
+    /** Deletes one object; throws if the server refused. */
+    remove(key: string): Promise<void>;
 }
 
 export interface S3Location {
@@ -56,18 +53,10 @@ export function s3Bucket({ endpoint, bucket, region, accessKey, secretKey }: S3L
             }
             return Buffer.concat(chunks).toString("utf8");
         },
-        // One DeleteObject per key, several at a time, rather than a multi-object delete: Ceph RGW
-        // 16.2 judges a multi-object delete by s3:DeleteObject on the bucket's ARN, not on each
-        // object's (ceph/ceph src/rgw/rgw_op.cc, RGWDeleteMultiObj::verify_permission), so a
-        // collector granted deletion on `<bucket>/*` only is refused there (seen here: AccessDenied).
-        remove: async (keys) => {
-            let next = 0;
-            const worker = async () => {
-                while (next < keys.length) {
-                    await client.removeObject(bucket, keys[next++]!);
-                }
-            };
-            await Promise.all(Array.from({ length: Math.min(DELETE_PARALLELISM, keys.length) }, worker));
-        },
+        // One DeleteObject per key (the run deletes several at a time), rather than a multi-object
+        // delete: Ceph RGW 16.2 judges a multi-object delete by s3:DeleteObject on the bucket's ARN,
+        // not on each object's (ceph/ceph src/rgw/rgw_op.cc, RGWDeleteMultiObj::verify_permission),
+        // so a collector granted deletion on `<bucket>/*` only is refused there (seen here).
+        remove: (key) => client.removeObject(bucket, key),
     };
 }
