@@ -3,8 +3,10 @@
 // for byte), the writer user, and the program's `nix-cache-info` put by the admin, as the stack's
 // S3Object is. Builders' uploads then go through the writer's credentials.
 import assert from "node:assert/strict";
-import { readdir } from "node:fs/promises";
+import { randomUUID } from "node:crypto";
+import { readFile, readdir } from "node:fs/promises";
 import { join } from "node:path";
+import type { TestContext } from "node:test";
 import type { ClientOptions } from "minio";
 import { CACHE_INFO_KEY } from "../lib/cacheInfo";
 import { registeredPolicies, type RegisteredPolicies } from "./accessEvaluation";
@@ -23,7 +25,10 @@ export interface RgwCache {
     writer: Credentials;
 }
 
-/** Runs the program with `EXAMPLE_CONFIG` plus `config` and deploys its bucket to RGW. */
+/**
+ * Runs the program with `EXAMPLE_CONFIG` plus `config` and deploys its bucket to RGW. Several
+ * caches share a cluster when each has its own `nix-cache:bucket` and `nix-cache:writerName`.
+ */
 export async function deployCache(rgw: RgwFixture, config: Record<string, string> = {}): Promise<RgwCache> {
     const program = await programOutputs(config);
     const policies = await registeredPolicies({ ...EXAMPLE_CONFIG, ...config });
@@ -35,8 +40,9 @@ export async function deployCache(rgw: RgwFixture, config: Record<string, string
     const admin = rgw.cluster.s3(rgw.admin);
     await admin.makeBucket(bucket);
     await rgw.cluster.putBucketPolicy(rgw.admin, bucket, policies.bucketPolicy);
-    const writer = await rgw.cluster.createUser(WRITER);
-    await rgw.cluster.putUserPolicy(rgw.admin, WRITER, "nix-cache-writer", policies.writerPolicy);
+    const writerName = config["nix-cache:writerName"] ?? WRITER;
+    const writer = await rgw.cluster.createUser(writerName);
+    await rgw.cluster.putUserPolicy(rgw.admin, writerName, "nix-cache-writer", policies.writerPolicy);
     await admin.putObject(bucket, CACHE_INFO_KEY, program.cacheInfo);
     return { program, policies, bucket, substituter: `${rgw.cluster.origin}${url.pathname}`, writer };
 }
@@ -73,4 +79,56 @@ export function widenedPolicy(policy: string, granted: string, action: string): 
     assert.ok(statement, `no Allow statement grants ${granted} in ${policy}`);
     statement.Action.push(action);
     return JSON.stringify(document);
+}
+
+/** An object's content as text, read as the admin. */
+export async function readObject(rgw: RgwFixture, bucket: string, key: string): Promise<string> {
+    const chunks: Buffer[] = await (await rgw.cluster.s3(rgw.admin).getObject(bucket, key)).toArray();
+    return Buffer.concat(chunks).toString();
+}
+
+/**
+ * For one test: replaces an object with `alter(original)` as the admin, or deletes it when that
+ * gives `undefined`; puts the original back when the test ends, whether it passed or not.
+ */
+export async function alterObject(
+    rgw: RgwFixture,
+    t: TestContext,
+    bucket: string,
+    key: string,
+    alter: (original: string) => string | undefined,
+): Promise<void> {
+    const admin = rgw.cluster.s3(rgw.admin);
+    const original = await readObject(rgw, bucket, key);
+    const altered = alter(original);
+    assert.notEqual(altered, original, `altering ${key} should change it`);
+    t.after(() => admin.putObject(bucket, key, original));
+    await (altered === undefined ? admin.removeObject(bucket, key) : admin.putObject(bucket, key, altered));
+}
+
+/**
+ * Starts reading RGW's own access log: the beast frontend logs every request at `debug rgw` 1 as
+ * `beast: ... "GET /bucket/key HTTP/1.1" 403 ...` (ceph/ceph src/rgw/rgw_asio_frontend.cc,
+ * handle_connection; seen here in 16.2.15). The function returned gives the requests answered
+ * since, in order, as `METHOD /path STATUS` (the target as sent, so keys stay URL-encoded). It
+ * first sends a marker request and waits for its line, so every earlier request is in.
+ */
+export async function requestLog(rgw: RgwFixture): Promise<() => Promise<string[]>> {
+    const file = join(rgw.cluster.dir, "log", "client.rgw.log");
+    const start = (await readFile(file)).length;
+    return async () => {
+        const marker = `/request-log-marker-${randomUUID()}`;
+        await fetch(`${rgw.cluster.origin}${marker}`).then((response) => response.arrayBuffer());
+        for (const deadline = Date.now() + 10_000; ; ) {
+            const requests = [...(await readFile(file)).subarray(start).toString().matchAll(/ beast: .*?"(\S+) (\S+) HTTP\/[\d.]+" (\d+) /g)].map(
+                ([, method, target, status]) => `${method} ${target} ${status}`,
+            );
+            const markerAt = requests.findIndex((line) => line.startsWith(`GET ${marker} `));
+            if (markerAt >= 0) {
+                return requests.slice(0, markerAt);
+            }
+            assert.ok(Date.now() < deadline, `RGW did not log ${marker} within 10 s`);
+            await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+    };
 }
