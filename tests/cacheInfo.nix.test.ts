@@ -1,22 +1,52 @@
 // The program's nix-cache-info, read by real Nix, 2.8 and 2.34 (tests/nixClients.ts): what a push
 // does to it, Priority and WantMassQuery shown by their effect on a client, and a StoreDir other
 // than the client's refused. Nix reads and writes it in BinaryCacheStore::init (NixOS/nix
-// src/libstore/binary-cache-store.cc), the same way in both versions. The closure is built and
-// pushed by the host's Nix 2.8 (tests/nixSupport.ts); each client works in a store of its own.
+// src/libstore/binary-cache-store.cc), the same way in both versions. The caches are the stack's
+// bucket on a real S3 server (Ceph RGW, tests/rgwCache.ts), its nix-cache-info replaced by the
+// admin for one test at a time, and rival buckets on the same RGW; RGW's own access log shows which
+// cache Nix asked. The closure is built and pushed by the host's Nix 2.8 (tests/nixSupport.ts); each
+// client works in a store of its own.
 import assert from "node:assert/strict";
 import { cp, mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { describe, test, type TestContext } from "node:test";
+import { after, before, describe, test, type TestContext } from "node:test";
 import { CACHE_INFO_KEY } from "../lib/cacheInfo";
 import { NIX_CLIENTS } from "./nixClients";
-import { bucketDir, NEEDS_NIX, onLoopback, programOutputs, serveBuckets, trustOnly, withFilledBucket, type BucketServer } from "./nixSupport";
+import { buildTestClosure, fillBucket, NEEDS_NIX, NixWorkspace, programOutputs, trustOnly, type TestClosure } from "./nixSupport";
+import { alterObject, deployCache, requestLog, uploadAsWriter, type RgwCache } from "./rgwCache";
+import { NEEDS_RGW, withRgwCluster } from "./rgwCluster";
 
-describe("nix-cache-info, as Nix reads it", NEEDS_NIX, () => {
-    const cache = withFilledBucket();
+describe("nix-cache-info, as Nix reads it from a real S3 server (Ceph RGW)", [NEEDS_NIX, NEEDS_RGW].find((o) => o.skip) ?? {}, () => {
+    const rgw = withRgwCluster();
+    let cache: RgwCache;
+    let builder: NixWorkspace;
+    let closure: TestClosure;
+    /** The bucket's files as the builder pushed them (`file://`), to fill rival buckets with. */
+    let pushed: string;
 
-    /** Replaces the served bucket's nix-cache-info, as a `pulumi up` with other settings would. */
-    const withCacheInfo = (cacheInfo: string) => (copyRoot: string) =>
-        writeFile(join(bucketDir(copyRoot, cache.program.substituterUrl), CACHE_INFO_KEY), cacheInfo);
+    before(async () => {
+        cache = await deployCache(rgw);
+        builder = await NixWorkspace.create();
+        closure = await buildTestClosure(builder);
+        pushed = await fillBucket(builder, closure, cache.program, builder.path("buckets"));
+        await uploadAsWriter(rgw, cache, pushed);
+    });
+    after(async () => {
+        await closure?.remove();
+        await builder?.remove();
+    });
+
+    /** Replaces the bucket's nix-cache-info for one test, as a `pulumi up` with other settings would. */
+    const serveCacheInfo = (t: TestContext, cacheInfo: string) => alterObject(rgw, t, cache.bucket, CACHE_INFO_KEY, () => cacheInfo);
+
+    let rivals = 0;
+    /** Another bucket on the same RGW, deployed by the program with `config`, holding the same signed paths. */
+    const rivalCache = async (config: Record<string, string>) => {
+        rivals += 1;
+        const rival = await deployCache(rgw, { ...config, "nix-cache:bucket": `rival-${rivals}`, "nix-cache:writerName": `rival-writer-${rivals}` });
+        await uploadAsWriter(rgw, rival, pushed);
+        return rival;
+    };
 
     test("by default the program registers StoreDir /nix/store, WantMassQuery 1 and Priority 40", () => {
         assert.equal(cache.program.cacheInfo, "StoreDir: /nix/store\nWantMassQuery: 1\nPriority: 40\n");
@@ -24,28 +54,13 @@ describe("nix-cache-info, as Nix reads it", NEEDS_NIX, () => {
 
     for (const { version, options, create } of NIX_CLIENTS) {
         describe(`by Nix ${version}`, options, () => {
-            /**
-             * A fresh client of this version and a loopback server with a copy of the buckets,
-             * changed first by `alter` (given the copy's root); both go when the test ends.
-             */
-            const serveCopy = async (t: TestContext, alter: (copyRoot: string) => Promise<void> = async () => {}) => {
-                const client = await create(t);
-                const copyRoot = client.hostPath("buckets");
-                await cp(cache.root, copyRoot, { recursive: true });
-                await alter(copyRoot);
-                const server = await serveBuckets(copyRoot);
-                t.after(() => server.close());
-                return { client, server };
-            };
-            const ours = (server: BucketServer) => onLoopback(cache.program.substituterUrl, server);
-
             /** Substitutes the closure into the client's store, then pushes it to `file://<dir>` as a builder would. */
             const pushFrom = async (t: TestContext, prepare: (dir: string) => Promise<void>) => {
-                const { client, server } = await serveCopy(t);
-                await client.ok("nix", ["copy", "--from", ours(server), "--to", client.store, ...trustOnly(cache.program.publicKey), cache.closure.top]);
+                const client = await create(t);
+                await client.ok("nix", ["copy", "--from", cache.substituter, "--to", client.store, ...trustOnly(cache.program.publicKey), closure.top]);
                 await prepare(client.hostPath("pushed"));
                 const to = `file://${client.path("pushed")}?compression=${cache.program.uploadCompression}`;
-                await client.ok("nix", ["copy", "--from", client.store, "--to", to, cache.closure.top]);
+                await client.ok("nix", ["copy", "--from", client.store, "--to", to, closure.top]);
                 return readFile(client.hostPath("pushed", CACHE_INFO_KEY), "utf8");
             };
 
@@ -66,39 +81,41 @@ describe("nix-cache-info, as Nix reads it", NEEDS_NIX, () => {
 
             // A second cache holding the same signed paths, listed FIRST in `substituters`: Nix still
             // asks the cache with the lower Priority first, and takes the NAR files from it.
-            const rivals: [string, Record<string, string>, number, "ours" | "rival"][] = [
+            const rivalsByPriority: [string, Record<string, string>, number, "ours" | "rival"][] = [
                 ["the default Priority 40 wins over a cache at 41", {}, 41, "ours"],
                 ["the default Priority 40 loses to a cache at 39", {}, 39, "rival"],
                 ["nix-cache:priority 30 wins over a cache at 39", { "nix-cache:priority": "30" }, 39, "ours"],
             ];
-            for (const [what, config, rivalPriority, winner] of rivals) {
+            for (const [what, config, rivalPriority, winner] of rivalsByPriority) {
                 test(`Priority: ${what}`, async (t) => {
                     const configured = await programOutputs(config);
-                    const { client, server } = await serveCopy(t, async (copyRoot) => {
-                        await withCacheInfo(configured.cacheInfo)(copyRoot);
-                        const rival = join(copyRoot, "rival");
-                        await cp(bucketDir(copyRoot, cache.program.substituterUrl), rival, { recursive: true });
-                        await writeFile(join(rival, CACHE_INFO_KEY), `StoreDir: /nix/store\nWantMassQuery: 1\nPriority: ${rivalPriority}\n`);
-                    });
+                    if (configured.cacheInfo !== cache.program.cacheInfo) {
+                        await serveCacheInfo(t, configured.cacheInfo);
+                    }
+                    const rival = await rivalCache({ "nix-cache:priority": String(rivalPriority) });
+                    assert.match(rival.program.cacheInfo, new RegExp(`^Priority: ${rivalPriority}$`, "m"));
+                    const client = await create(t);
+                    const requests = await requestLog(rgw);
                     await client.ok("nix-store", [
                         "--store",
                         client.store,
                         "--realise",
-                        cache.closure.top,
+                        closure.top,
                         "--option",
                         "substituters",
-                        `${server.origin}/rival ${ours(server)}`,
+                        `${rival.substituter} ${cache.substituter}`,
                         ...trustOnly(cache.program.publicKey),
                     ]);
-                    const narBuckets = server.log.filter((line) => /^GET \/[^/]+\/nar\//.test(line)).map((line) => line.split("/")[1]);
-                    assert.deepEqual(narBuckets, winner === "ours" ? ["nix-cache", "nix-cache"] : ["rival", "rival"]);
+                    const narBuckets = (await requests()).filter((line) => /^GET \/[^/]+\/nar\//.test(line)).map((line) => line.split("/")[1]);
+                    assert.deepEqual(narBuckets, Array(2).fill(winner === "ours" ? cache.bucket : rival.bucket));
                 });
             }
 
             /** `nix-env --query --status` marks a package S(ubstitutable) from a mass query of the caches. */
-            const massQueryStatus = async (cacheInfo: string, t: TestContext) => {
-                const { client, server } = await serveCopy(t, withCacheInfo(cacheInfo));
-                await cp(cache.closure.expressionFile, client.hostPath("closure.nix"));
+            const massQueryStatus = async (t: TestContext) => {
+                const client = await create(t);
+                await cp(closure.expressionFile, client.hostPath("closure.nix"));
+                const requests = await requestLog(rgw);
                 const output = await client.ok("nix-env", [
                     "--store",
                     client.store,
@@ -111,14 +128,14 @@ describe("nix-cache-info, as Nix reads it", NEEDS_NIX, () => {
                     "--status",
                     "--option",
                     "substituters",
-                    ours(server),
+                    cache.substituter,
                     ...trustOnly(cache.program.publicKey),
                 ]);
-                return { status: output.slice(0, 3), narInfoQueries: server.log.filter((line) => line.includes(".narinfo")) };
+                return { status: output.slice(0, 3), narInfoQueries: (await requests()).filter((line) => line.includes(".narinfo")) };
             };
 
             test("WantMassQuery: 1 lets Nix mass-query the cache", async (t) => {
-                const { status, narInfoQueries } = await massQueryStatus(cache.program.cacheInfo, t);
+                const { status, narInfoQueries } = await massQueryStatus(t);
                 assert.equal(status, "--S");
                 assert.equal(narInfoQueries.length, 1);
             });
@@ -126,22 +143,24 @@ describe("nix-cache-info, as Nix reads it", NEEDS_NIX, () => {
             test("nix-cache:wantMassQuery false makes Nix leave the cache out of mass queries", async (t) => {
                 const configured = await programOutputs({ "nix-cache:wantMassQuery": "false" });
                 assert.match(configured.cacheInfo, /^WantMassQuery: 0$/m);
-                const { status, narInfoQueries } = await massQueryStatus(configured.cacheInfo, t);
+                await serveCacheInfo(t, configured.cacheInfo);
+                const { status, narInfoQueries } = await massQueryStatus(t);
                 assert.equal(status, "---");
                 assert.deepEqual(narInfoQueries, []);
             });
 
             test("a cache info for another StoreDir is refused", async (t) => {
                 const configured = await programOutputs({ "nix-cache:storeDir": "/srv/nix/store" });
-                const { client, server } = await serveCopy(t, withCacheInfo(configured.cacheInfo));
+                await serveCacheInfo(t, configured.cacheInfo);
+                const client = await create(t);
                 const result = await client.run("nix", [
                     "copy",
                     "--from",
-                    ours(server),
+                    cache.substituter,
                     "--to",
                     client.store,
                     ...trustOnly(cache.program.publicKey),
-                    cache.closure.top,
+                    closure.top,
                 ]);
                 assert.notEqual(result.status, 0);
                 assert.match(result.stderr, /is for Nix stores with prefix '\/srv\/nix\/store', not '\/nix\/store'/);
