@@ -2,24 +2,28 @@
 // every .nix file parses; the module's reading of the settings file evaluates against JSON written
 // from the program's real outputs; the module's options and body evaluate with a minimal stand-in
 // for nixpkgs' `lib`; the README uses the real option names; the flake exposes what it promises;
-// and a key rotation keeps old signatures valid for a real client.
+// and a key rotation keeps old signatures valid for real clients, Nix 2.8 and 2.34, substituting
+// from the rotated stack's bucket on a real S3 server (Ceph RGW, tests/rgwCache.ts).
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync } from "node:fs";
-import { writeFile } from "node:fs/promises";
+import { cp, writeFile } from "node:fs/promises";
 import { join, relative } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { buildStack } from "../stack";
 import { installMocks, resetRegistrations, settle, valueOf } from "./harness";
+import { NIX_CLIENTS } from "./nixClients";
 import {
     buildTestClosure,
     fillBucket,
     NEEDS_NIX,
     NixWorkspace,
-    onLoopback,
     programOutputs,
-    serveCopy,
     EXAMPLE_CONFIG,
+    type ProgramOutputs,
+    type TestClosure,
 } from "./nixSupport";
+import { deployCache, uploadAsWriter, type RgwCache } from "./rgwCache";
+import { NEEDS_RGW, withRgwCluster } from "./rgwCluster";
 
 const ROOT = join(__dirname, "..");
 const READ_SETTINGS = join(ROOT, "nixos", "lib", "read-settings.nix");
@@ -288,53 +292,69 @@ describe("the NixOS module and flake, evaluated by Nix", NEEDS_NIX, () => {
     });
 });
 
-describe("a key rotation, as a real Nix client sees it", NEEDS_NIX, () => {
-    test("old signatures stay valid while the old key is trusted, and re-signing in place makes them valid under the new key", async (t) => {
-        const old = await programOutputs({ "nix-cache:keyName": "s3.example.org-1" });
-        const rotated = await programOutputs({
+describe("a key rotation, as a real Nix client sees it (served from Ceph RGW)", [NEEDS_NIX, NEEDS_RGW].find((o) => o.skip) ?? {}, () => {
+    const rgw = withRgwCluster();
+    let old: ProgramOutputs;
+    let rotated: RgwCache;
+    let builder: NixWorkspace;
+    let closure: TestClosure;
+    /** The bucket's files as pushed under the old key (`file://`). */
+    let pushed: string;
+
+    // The bucket deployed by the rotated stack; its paths still carry only the old key's signatures.
+    before(async () => {
+        old = await programOutputs({ "nix-cache:keyName": "s3.example.org-1" });
+        rotated = await deployCache(rgw, {
             "nix-cache:keyName": "s3.example.org-2",
             "nix-cache:previousPublicKeys": JSON.stringify([old.publicKey]),
         });
-        const builder = await NixWorkspace.create();
-        try {
-            const closure = await buildTestClosure(builder);
-            try {
-                const root = builder.path("buckets");
-                const bucket = await fillBucket(builder, closure, old, root);
-                const copyTrusting = async (keys: string[]) => {
-                    const { client, clientStore, server } = await serveCopy(t, root);
-                    return client.run("nix", [
-                        "copy", "--from", onLoopback(rotated.substituterUrl, server), "--to", clientStore,
-                        "--option", "trusted-public-keys", keys.join(" "), "--option", "require-sigs", "true", closure.top,
-                    ]);
-                };
-
-                const trusted = rotated.nixSettings["extra-trusted-public-keys"];
-                assert.deepEqual(trusted, [rotated.publicKey, old.publicKey]);
-                const accepted = await copyTrusting(trusted);
-                assert.equal(accepted.status, 0, accepted.stderr);
-
-                const newOnly = await copyTrusting([rotated.publicKey]);
-                assert.notEqual(newOnly.status, 0);
-                assert.match(newOnly.stderr, /lacks a valid signature/);
-
-                // Why the settings refuse a previous key under the current name: Nix keeps the first
-                // key of each name, so a same-named key listed first hides the one that signed.
-                const sameName = `s3.example.org-1:${Buffer.alloc(32, 5).toString("base64")}`;
-                const shadowed = await copyTrusting([sameName, old.publicKey]);
-                assert.notEqual(shadowed.status, 0);
-                assert.match(shadowed.stderr, /lacks a valid signature/);
-
-                // The README's re-signing step, against the bucket's files instead of s3://.
-                const newKeyFile = await builder.writePrivateFile("rotated.key", rotated.secretKey);
-                await builder.ok("nix", ["store", "sign", "--store", `file://${bucket}`, "--key-file", newKeyFile, "--recursive", closure.top]);
-                const resigned = await copyTrusting([rotated.publicKey]);
-                assert.equal(resigned.status, 0, resigned.stderr);
-            } finally {
-                await closure.remove();
-            }
-        } finally {
-            await builder.remove();
-        }
+        builder = await NixWorkspace.create();
+        closure = await buildTestClosure(builder);
+        pushed = await fillBucket(builder, closure, old, builder.path("buckets"));
+        await uploadAsWriter(rgw, rotated, pushed);
     });
+    after(async () => {
+        await closure?.remove();
+        await builder?.remove();
+    });
+
+    for (const { version, options, refusal, create } of NIX_CLIENTS) {
+        test(`by Nix ${version}: old signatures stay valid while the old key is trusted, and re-signing in place makes them valid under the new key`, options, async (t) => {
+            const copyTrusting = async (keys: string[]) => {
+                const client = await create(t);
+                return client.run("nix", [
+                    "copy", "--from", rotated.substituter, "--to", client.store,
+                    "--option", "trusted-public-keys", keys.join(" "), "--option", "require-sigs", "true", closure.top,
+                ]);
+            };
+
+            const trusted = rotated.program.nixSettings["extra-trusted-public-keys"];
+            assert.deepEqual(trusted, [rotated.program.publicKey, old.publicKey]);
+            const accepted = await copyTrusting(trusted);
+            assert.equal(accepted.status, 0, accepted.stderr);
+
+            const newOnly = await copyTrusting([rotated.program.publicKey]);
+            assert.notEqual(newOnly.status, 0);
+            assert.match(newOnly.stderr, refusal);
+
+            // Why the settings refuse a previous key under the current name: Nix keeps the first
+            // key of each name, so a same-named key listed first hides the one that signed.
+            const sameName = `s3.example.org-1:${Buffer.alloc(32, 5).toString("base64")}`;
+            const shadowed = await copyTrusting([sameName, old.publicKey]);
+            assert.notEqual(shadowed.status, 0);
+            assert.match(shadowed.stderr, refusal);
+
+            // The README's re-signing step, on a copy of the bucket's files (Debian's Nix 2.8 has no
+            // s3:// store), whose narinfos the writer then uploads over the served ones; the old
+            // narinfos go back when the test ends, for the other version's test.
+            const resignedDir = builder.path(`resigned-${version}`);
+            await cp(pushed, resignedDir, { recursive: true });
+            const newKeyFile = await builder.writePrivateFile(`rotated-${version}.key`, rotated.program.secretKey);
+            await builder.ok("nix", ["store", "sign", "--store", `file://${resignedDir}`, "--key-file", newKeyFile, "--recursive", closure.top]);
+            t.after(() => uploadAsWriter(rgw, rotated, pushed));
+            await uploadAsWriter(rgw, rotated, resignedDir);
+            const resigned = await copyTrusting([rotated.program.publicKey]);
+            assert.equal(resigned.status, 0, resigned.stderr);
+        });
+    }
 });
