@@ -10,7 +10,7 @@ import { before, describe, test, type TestContext } from "node:test";
 import { CACHE_INFO_KEY } from "../lib/cacheInfo";
 import { registeredPolicies } from "./accessEvaluation";
 import { EXAMPLE_CONFIG } from "./nixSupport";
-import { deployCache, widenedPolicy, type RgwCache } from "./rgwCache";
+import { alterObject, deployCache, requestLog, widenedPolicy, type RgwCache } from "./rgwCache";
 import { NEEDS_OPENSSL, withLoopbackCertificate } from "./loopbackCertificate";
 import { NEEDS_RGW, RgwCluster, withRgwCluster } from "./rgwCluster";
 import { needsTool } from "./requiredTools";
@@ -47,20 +47,34 @@ describe("the post-deploy check against a real S3 server (Ceph RGW)", [NEEDS_RGW
     const check = () => runCheck(cache, cache.substituter);
 
     /** Replaces the served nix-cache-info for one test (`undefined`: deletes it); restored after. */
-    const serveCacheInfo = async (t: TestContext, content: string | undefined) => {
-        const admin = rgw.cluster.s3(rgw.admin);
-        await (content === undefined ? admin.removeObject(cache.bucket, CACHE_INFO_KEY) : admin.putObject(cache.bucket, CACHE_INFO_KEY, content));
-        t.after(() => admin.putObject(cache.bucket, CACHE_INFO_KEY, cache.program.cacheInfo));
-    };
+    const serveCacheInfo = (t: TestContext, content: string | undefined) => alterObject(rgw, t, cache.bucket, CACHE_INFO_KEY, () => content);
 
-    test("passes on the deployment as the stack makes it", () => {
+    const probe = () => `/${cache.bucket}/nix-cache-deployment-check-probe`;
+
+    test("passes on the deployment as the stack makes it: nix-cache-info read, the anonymous PUT refused", async () => {
+        const requests = await requestLog(rgw);
         const result = check();
         assert.equal(result.status, 0, result.stderr);
-        assert.match(result.stdout, /deployment check passed/);
+        assert.equal(
+            result.stdout,
+            `nix-cache deployment check passed: ${cache.substituter}/nix-cache-info matches the stack, anonymous upload refused\n`,
+        );
+        assert.deepEqual(await requests(), [`GET /${cache.bucket}/nix-cache-info 200`, `PUT ${probe()} 403`]);
     });
 
-    test("fails when the served nix-cache-info is not the stack's", async (t) => {
-        await serveCacheInfo(t, cache.program.cacheInfo.replace("/nix/store", "/other/store"));
+    test("fails when the served nix-cache-info is not the stack's, showing both texts", async (t) => {
+        const served = cache.program.cacheInfo.replace("/nix/store", "/other/store");
+        await serveCacheInfo(t, served);
+        const requests = await requestLog(rgw);
+        const result = check();
+        assert.equal(result.status, 1);
+        assert.match(result.stderr, /^nix-cache deployment check failed: .*nix-cache-info does not match what the stack rendered/);
+        assert.ok(result.stderr.includes(`--- expected\n${cache.program.cacheInfo}--- served\n${served}`), result.stderr);
+        assert.deepEqual(await requests(), [`GET /${cache.bucket}/nix-cache-info 200`]);
+    });
+
+    test("fails when the served nix-cache-info differs only by its final newline", async (t) => {
+        await serveCacheInfo(t, cache.program.cacheInfo.trimEnd());
         const result = check();
         assert.equal(result.status, 1);
         assert.match(result.stderr, /does not match what the stack rendered/);
@@ -68,9 +82,14 @@ describe("the post-deploy check against a real S3 server (Ceph RGW)", [NEEDS_RGW
 
     test("fails when nix-cache-info is missing (RGW answers 403 without a ListBucket grant)", async (t) => {
         await serveCacheInfo(t, undefined);
+        const requests = await requestLog(rgw);
         const result = check();
         assert.equal(result.status, 1);
-        assert.match(result.stderr, /answered HTTP 403, expected 200/);
+        assert.match(
+            result.stderr,
+            /^nix-cache deployment check failed: anonymous GET .*\/nix-cache\/nix-cache-info answered HTTP 403, expected 200: nix-cache-info is missing/,
+        );
+        assert.deepEqual(await requests(), [`GET /${cache.bucket}/nix-cache-info 403`]);
     });
 
     test("fails when the bucket policy lets anyone upload, and names the probe to delete", async (t) => {
