@@ -1,16 +1,14 @@
 // Shared plumbing for tests that run Debian's Nix client (`apt-get install -y nix-bin`) against what
 // the program produces: per-test Nix environments, a test closure, the program's outputs under the
-// mock engine, and a loopback server in place of MinIO's anonymous GET.
+// mock engine, and a bucket's files as a builder pushes them (`file://`). Tests that serve them
+// over HTTP upload them to a real S3 server (tests/rgwCache.ts).
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { createReadStream } from "node:fs";
-import { cp, mkdir, mkdtemp, rm, stat, writeFile } from "node:fs/promises";
-import { createServer } from "node:http";
-import type { AddressInfo } from "node:net";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { basename, join, resolve } from "node:path";
-import { after, before, type TestContext } from "node:test";
+import { basename, join } from "node:path";
+import { after, before } from "node:test";
 import { CACHE_INFO_KEY } from "../lib/cacheInfo";
 import type { NixSettings } from "../lib/clientConfig";
 import { buildStack } from "../stack";
@@ -193,7 +191,7 @@ export interface FilledBucket {
     /** The workspace the closure was built, signed and pushed from. */
     builder: NixWorkspace;
     closure: TestClosure;
-    /** The directory `serveBuckets` / `serveCopy` serve; the bucket is `bucketDir(root, program.substituterUrl)`. */
+    /** The directory the bucket was filled under; the bucket is `bucketDir(root, program.substituterUrl)`. */
     root: string;
 }
 
@@ -218,33 +216,6 @@ export function withFilledBucket(): FilledBucket {
     return fixture;
 }
 
-export interface ServedCopy {
-    /** A fresh Nix environment; its chroot store `client.path("store")` starts empty. */
-    client: NixWorkspace;
-    /** The client's store, as `--store` / `--to` take it. */
-    clientStore: string;
-    server: BucketServer;
-}
-
-/**
- * Serves a copy of the buckets under `root`, changed first by `alter` (given the copy's root), to a
- * fresh client. Server and client are removed when the test ends, whether it passed or not.
- */
-export async function serveCopy(
-    t: TestContext,
-    root: string,
-    alter: (copyRoot: string) => Promise<void> = async () => {},
-): Promise<ServedCopy> {
-    const client = await NixWorkspace.create();
-    t.after(() => client.remove());
-    const copyRoot = client.path("buckets");
-    await cp(root, copyRoot, { recursive: true });
-    await alter(copyRoot);
-    const server = await serveBuckets(copyRoot);
-    t.after(() => server.close());
-    return { client, clientStore: client.path("store"), server };
-}
-
 /** Client options: require signatures, and trust this one key only (not cache.nixos.org's). */
 export function trustOnly(publicKey: string): string[] {
     return ["--option", "trusted-public-keys", publicKey, "--option", "require-sigs", "true"];
@@ -262,59 +233,7 @@ export function absentStorePath(storeDir = "/nix/store"): string {
     return `${storeDir}/${hash}-nix-cache-test-absent`;
 }
 
-export interface BucketServer {
-    /** `http://127.0.0.1:PORT`. */
-    origin: string;
-    /** Every request answered, in order, as `METHOD /path STATUS`. */
-    log: string[];
-    close(): Promise<void>;
-}
-
-/**
- * Stands in for MinIO's anonymous, path-style GET only, and for nothing else of MinIO:
- * `GET|HEAD /<bucket>/<key>` answers with the file `<root>/<bucket>/<key>`; any key that is not a
- * file answers 403 AccessDenied, as MinIO does when the bucket policy grants GetObject but not
- * ListBucket. Anonymous writes are refused the same way.
- */
-export async function serveBuckets(root: string): Promise<BucketServer> {
-    const log: string[] = [];
-    const server = createServer(async (request, response) => {
-        const path = decodeURIComponent(new URL(request.url ?? "/", "http://loopback").pathname);
-        const file = resolve(root, `.${path}`);
-        const readable = (request.method === "GET" || request.method === "HEAD") && file.startsWith(`${root}/`);
-        const found = readable ? await stat(file).catch(() => undefined) : undefined;
-        log.push(`${request.method} ${path} ${found?.isFile() ? 200 : 403}`);
-        if (!found?.isFile()) {
-            response.writeHead(403, { "Content-Type": "application/xml" });
-            response.end('<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code><Message>Access Denied.</Message></Error>');
-            return;
-        }
-        response.writeHead(200, { "Content-Length": found.size });
-        if (request.method === "HEAD") {
-            response.end();
-        } else {
-            createReadStream(file).pipe(response);
-        }
-    });
-    await new Promise<void>((listening) => server.listen(0, "127.0.0.1", listening));
-    const { port } = server.address() as AddressInfo;
-    return {
-        origin: `http://127.0.0.1:${port}`,
-        log,
-        close: () =>
-            new Promise((closed) => {
-                server.closeAllConnections();
-                server.close(() => closed());
-            }),
-    };
-}
-
-/** The substituter URL with its scheme, host and port replaced by the loopback server's. */
-export function onLoopback(substituterUrl: string, server: BucketServer): string {
-    return `${server.origin}${new URL(substituterUrl).pathname}`;
-}
-
-/** Where `serveBuckets(root)` finds the objects behind a substituter URL (`<root>/<bucket>`). */
+/** Where a bucket filled under `root` keeps the objects behind a substituter URL (`<root>/<bucket>`). */
 export function bucketDir(root: string, substituterUrl: string): string {
     return join(root, new URL(substituterUrl).pathname);
 }
