@@ -107,9 +107,10 @@ export async function alterObject(
 }
 
 /**
- * Starts reading RGW's own access log: the beast frontend logs every request at `debug rgw` 1 as
- * `beast: ... "GET /bucket/key HTTP/1.1" 403 ...` (ceph/ceph src/rgw/rgw_asio_frontend.cc,
- * handle_connection; seen here in 16.2.15). The function returned gives the requests answered
+ * Starts reading RGW's own access log: the beast frontend logs every request it answered, on the
+ * `rgw_access` subsystem at level 1 (on by default), as `beast: ... "GET /bucket/key HTTP/1.1" 403
+ * ...` (ceph/ceph src/rgw/rgw_asio_frontend.cc, handle_connection: `lsubdout(cct, rgw_access, 1)`;
+ * seen in the log file here, 16.2.15). The function returned gives the requests answered
  * since, in order, as `METHOD /path STATUS` (the target as sent, so keys stay URL-encoded). It
  * first sends a marker request and waits for its line, so every earlier request is in.
  */
