@@ -9,47 +9,31 @@
 import assert from "node:assert/strict";
 import { cp, mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { after, before, describe, test, type TestContext } from "node:test";
+import { describe, test, type TestContext } from "node:test";
 import { CACHE_INFO_KEY } from "../lib/cacheInfo";
 import { NIX_CLIENTS } from "./nixClients";
-import { buildTestClosure, fillBucket, NEEDS_NIX, NixWorkspace, programOutputs, trustOnly, type TestClosure } from "./nixSupport";
-import { alterObject, deployCache, requestLog, uploadAsWriter, type RgwCache } from "./rgwCache";
+import { NEEDS_NIX, programOutputs, trustOnly } from "./nixSupport";
+import { alterObject, deployCache, requestLog, uploadAsWriter, withFilledRgwCache } from "./rgwCache";
 import { NEEDS_RGW, withRgwCluster } from "./rgwCluster";
 
 describe("nix-cache-info, as Nix reads it from a real S3 server (Ceph RGW)", [NEEDS_NIX, NEEDS_RGW].find((o) => o.skip) ?? {}, () => {
     const rgw = withRgwCluster();
-    let cache: RgwCache;
-    let builder: NixWorkspace;
-    let closure: TestClosure;
-    /** The bucket's files as the builder pushed them (`file://`), to fill rival buckets with. */
-    let pushed: string;
-
-    before(async () => {
-        cache = await deployCache(rgw);
-        builder = await NixWorkspace.create();
-        closure = await buildTestClosure(builder);
-        pushed = await fillBucket(builder, closure, cache.program, builder.path("buckets"));
-        await uploadAsWriter(rgw, cache, pushed);
-    });
-    after(async () => {
-        await closure?.remove();
-        await builder?.remove();
-    });
+    const filled = withFilledRgwCache(rgw);
 
     /** Replaces the bucket's nix-cache-info for one test, as a `pulumi up` with other settings would. */
-    const serveCacheInfo = (t: TestContext, cacheInfo: string) => alterObject(rgw, t, cache.bucket, CACHE_INFO_KEY, () => cacheInfo);
+    const serveCacheInfo = (t: TestContext, cacheInfo: string) => alterObject(rgw, t, filled.cache.bucket, CACHE_INFO_KEY, () => cacheInfo);
 
     let rivals = 0;
     /** Another bucket on the same RGW, deployed by the program with `config`, holding the same signed paths. */
     const rivalCache = async (config: Record<string, string>) => {
         rivals += 1;
         const rival = await deployCache(rgw, { ...config, "nix-cache:bucket": `rival-${rivals}`, "nix-cache:writerName": `rival-writer-${rivals}` });
-        await uploadAsWriter(rgw, rival, pushed);
+        await uploadAsWriter(rgw, rival, filled.pushed);
         return rival;
     };
 
     test("by default the program registers StoreDir /nix/store, WantMassQuery 1 and Priority 40", () => {
-        assert.equal(cache.program.cacheInfo, "StoreDir: /nix/store\nWantMassQuery: 1\nPriority: 40\n");
+        assert.equal(filled.cache.program.cacheInfo, "StoreDir: /nix/store\nWantMassQuery: 1\nPriority: 40\n");
     });
 
     for (const { version, options, create } of NIX_CLIENTS) {
@@ -57,11 +41,11 @@ describe("nix-cache-info, as Nix reads it from a real S3 server (Ceph RGW)", [NE
             /** Substitutes the closure into the client's store, then pushes it to `file://<dir>` as a builder would. */
             const pushFrom = async (t: TestContext, prepare: (dir: string) => Promise<void>) => {
                 const client = await create(t);
-                await client.ok("nix", ["copy", "--from", cache.substituter, "--to", client.store, ...trustOnly(cache.program.publicKey), closure.top]);
-                await prepare(client.hostPath("pushed"));
-                const to = `file://${client.path("pushed")}?compression=${cache.program.uploadCompression}`;
-                await client.ok("nix", ["copy", "--from", client.store, "--to", to, closure.top]);
-                return readFile(client.hostPath("pushed", CACHE_INFO_KEY), "utf8");
+                await client.ok("nix", ["copy", "--from", filled.cache.substituter, "--to", client.store, ...trustOnly(filled.cache.program.publicKey), filled.closure.top]);
+                await prepare(client.hostPath("filled.pushed"));
+                const to = `file://${client.path("filled.pushed")}?compression=${filled.cache.program.uploadCompression}`;
+                await client.ok("nix", ["copy", "--from", client.store, "--to", to, filled.closure.top]);
+                return readFile(client.hostPath("filled.pushed", CACHE_INFO_KEY), "utf8");
             };
 
             // The writer policy denies s3:PutObject on nix-cache-info. That costs pushes nothing because
@@ -70,9 +54,9 @@ describe("nix-cache-info, as Nix reads it from a real S3 server (Ceph RGW)", [NE
             test("a push leaves an existing nix-cache-info byte for byte as the program wrote it", async (t) => {
                 const left = await pushFrom(t, async (dir) => {
                     await mkdir(dir);
-                    await writeFile(join(dir, CACHE_INFO_KEY), cache.program.cacheInfo);
+                    await writeFile(join(dir, CACHE_INFO_KEY), filled.cache.program.cacheInfo);
                 });
-                assert.equal(left, cache.program.cacheInfo);
+                assert.equal(left, filled.cache.program.cacheInfo);
             });
 
             test("a push to a cache without nix-cache-info writes one with StoreDir only", async (t) => {
@@ -89,7 +73,7 @@ describe("nix-cache-info, as Nix reads it from a real S3 server (Ceph RGW)", [NE
             for (const [what, config, rivalPriority, winner] of rivalsByPriority) {
                 test(`Priority: ${what}`, async (t) => {
                     const configured = await programOutputs(config);
-                    if (configured.cacheInfo !== cache.program.cacheInfo) {
+                    if (configured.cacheInfo !== filled.cache.program.cacheInfo) {
                         await serveCacheInfo(t, configured.cacheInfo);
                     }
                     const rival = await rivalCache({ "nix-cache:priority": String(rivalPriority) });
@@ -100,21 +84,21 @@ describe("nix-cache-info, as Nix reads it from a real S3 server (Ceph RGW)", [NE
                         "--store",
                         client.store,
                         "--realise",
-                        closure.top,
+                        filled.closure.top,
                         "--option",
                         "substituters",
-                        `${rival.substituter} ${cache.substituter}`,
-                        ...trustOnly(cache.program.publicKey),
+                        `${rival.substituter} ${filled.cache.substituter}`,
+                        ...trustOnly(filled.cache.program.publicKey),
                     ]);
                     const narBuckets = (await requests()).filter((line) => /^GET \/[^/]+\/nar\//.test(line)).map((line) => line.split("/")[1]);
-                    assert.deepEqual(narBuckets, Array(2).fill(winner === "ours" ? cache.bucket : rival.bucket));
+                    assert.deepEqual(narBuckets, Array(2).fill(winner === "ours" ? filled.cache.bucket : rival.bucket));
                 });
             }
 
             /** `nix-env --query --status` marks a package S(ubstitutable) from a mass query of the caches. */
             const massQueryStatus = async (t: TestContext) => {
                 const client = await create(t);
-                await cp(closure.expressionFile, client.hostPath("closure.nix"));
+                await cp(filled.closure.expressionFile, client.hostPath("filled.closure.nix"));
                 const requests = await requestLog(rgw);
                 const output = await client.ok("nix-env", [
                     "--store",
@@ -122,14 +106,14 @@ describe("nix-cache-info, as Nix reads it from a real S3 server (Ceph RGW)", [NE
                     "--profile",
                     client.path("profile"),
                     "--file",
-                    client.path("closure.nix"),
+                    client.path("filled.closure.nix"),
                     "--query",
                     "--available",
                     "--status",
                     "--option",
                     "substituters",
-                    cache.substituter,
-                    ...trustOnly(cache.program.publicKey),
+                    filled.cache.substituter,
+                    ...trustOnly(filled.cache.program.publicKey),
                 ]);
                 return { status: output.slice(0, 3), narInfoQueries: (await requests()).filter((line) => line.includes(".narinfo")) };
             };
@@ -156,11 +140,11 @@ describe("nix-cache-info, as Nix reads it from a real S3 server (Ceph RGW)", [NE
                 const result = await client.run("nix", [
                     "copy",
                     "--from",
-                    cache.substituter,
+                    filled.cache.substituter,
                     "--to",
                     client.store,
-                    ...trustOnly(cache.program.publicKey),
-                    closure.top,
+                    ...trustOnly(filled.cache.program.publicKey),
+                    filled.closure.top,
                 ]);
                 assert.notEqual(result.status, 0);
                 assert.match(result.stderr, /is for Nix stores with prefix '\/srv\/nix\/store', not '\/nix\/store'/);

@@ -12,17 +12,8 @@ import { after, before, describe, test } from "node:test";
 import { buildStack } from "../stack";
 import { installMocks, resetRegistrations, settle, valueOf } from "./harness";
 import { NIX_CLIENTS } from "./nixClients";
-import {
-    buildTestClosure,
-    fillBucket,
-    NEEDS_NIX,
-    NixWorkspace,
-    programOutputs,
-    EXAMPLE_CONFIG,
-    type ProgramOutputs,
-    type TestClosure,
-} from "./nixSupport";
-import { deployCache, uploadAsWriter, type RgwCache } from "./rgwCache";
+import { NEEDS_NIX, NixWorkspace, programOutputs, EXAMPLE_CONFIG, type ProgramOutputs } from "./nixSupport";
+import { uploadAsWriter, withFilledRgwCache } from "./rgwCache";
 import { NEEDS_RGW, withRgwCluster } from "./rgwCluster";
 
 const ROOT = join(__dirname, "..");
@@ -295,27 +286,13 @@ describe("the NixOS module and flake, evaluated by Nix", NEEDS_NIX, () => {
 describe("a key rotation, as a real Nix client sees it (served from Ceph RGW)", [NEEDS_NIX, NEEDS_RGW].find((o) => o.skip) ?? {}, () => {
     const rgw = withRgwCluster();
     let old: ProgramOutputs;
-    let rotated: RgwCache;
-    let builder: NixWorkspace;
-    let closure: TestClosure;
-    /** The bucket's files as pushed under the old key (`file://`). */
-    let pushed: string;
-
     // The bucket deployed by the rotated stack; its paths still carry only the old key's signatures.
-    before(async () => {
+    const filled = withFilledRgwCache(rgw, async () => {
         old = await programOutputs({ "nix-cache:keyName": "s3.example.org-1" });
-        rotated = await deployCache(rgw, {
-            "nix-cache:keyName": "s3.example.org-2",
-            "nix-cache:previousPublicKeys": JSON.stringify([old.publicKey]),
-        });
-        builder = await NixWorkspace.create();
-        closure = await buildTestClosure(builder);
-        pushed = await fillBucket(builder, closure, old, builder.path("buckets"));
-        await uploadAsWriter(rgw, rotated, pushed);
-    });
-    after(async () => {
-        await closure?.remove();
-        await builder?.remove();
+        return {
+            config: { "nix-cache:keyName": "s3.example.org-2", "nix-cache:previousPublicKeys": JSON.stringify([old.publicKey]) },
+            signer: old,
+        };
     });
 
     for (const { version, options, refusal, create } of NIX_CLIENTS) {
@@ -323,17 +300,17 @@ describe("a key rotation, as a real Nix client sees it (served from Ceph RGW)", 
             const copyTrusting = async (keys: string[]) => {
                 const client = await create(t);
                 return client.run("nix", [
-                    "copy", "--from", rotated.substituter, "--to", client.store,
-                    "--option", "trusted-public-keys", keys.join(" "), "--option", "require-sigs", "true", closure.top,
+                    "copy", "--from", filled.cache.substituter, "--to", client.store,
+                    "--option", "trusted-public-keys", keys.join(" "), "--option", "require-sigs", "true", filled.closure.top,
                 ]);
             };
 
-            const trusted = rotated.program.nixSettings["extra-trusted-public-keys"];
-            assert.deepEqual(trusted, [rotated.program.publicKey, old.publicKey]);
+            const trusted = filled.cache.program.nixSettings["extra-trusted-public-keys"];
+            assert.deepEqual(trusted, [filled.cache.program.publicKey, old.publicKey]);
             const accepted = await copyTrusting(trusted);
             assert.equal(accepted.status, 0, accepted.stderr);
 
-            const newOnly = await copyTrusting([rotated.program.publicKey]);
+            const newOnly = await copyTrusting([filled.cache.program.publicKey]);
             assert.notEqual(newOnly.status, 0);
             assert.match(newOnly.stderr, refusal);
 
@@ -347,13 +324,13 @@ describe("a key rotation, as a real Nix client sees it (served from Ceph RGW)", 
             // The README's re-signing step, on a copy of the bucket's files (Debian's Nix 2.8 has no
             // s3:// store), whose narinfos the writer then uploads over the served ones; the old
             // narinfos go back when the test ends, for the other version's test.
-            const resignedDir = builder.path(`resigned-${version}`);
-            await cp(pushed, resignedDir, { recursive: true });
-            const newKeyFile = await builder.writePrivateFile(`rotated-${version}.key`, rotated.program.secretKey);
-            await builder.ok("nix", ["store", "sign", "--store", `file://${resignedDir}`, "--key-file", newKeyFile, "--recursive", closure.top]);
-            t.after(() => uploadAsWriter(rgw, rotated, pushed));
-            await uploadAsWriter(rgw, rotated, resignedDir);
-            const resigned = await copyTrusting([rotated.program.publicKey]);
+            const resignedDir = filled.builder.path(`resigned-${version}`);
+            await cp(filled.pushed, resignedDir, { recursive: true });
+            const newKeyFile = await filled.builder.writePrivateFile(`rotated-${version}.key`, filled.cache.program.secretKey);
+            await filled.builder.ok("nix", ["store", "sign", "--store", `file://${resignedDir}`, "--key-file", newKeyFile, "--recursive", filled.closure.top]);
+            t.after(() => uploadAsWriter(rgw, filled.cache, filled.pushed));
+            await uploadAsWriter(rgw, filled.cache, resignedDir);
+            const resigned = await copyTrusting([filled.cache.program.publicKey]);
             assert.equal(resigned.status, 0, resigned.stderr);
         });
     }

@@ -6,11 +6,19 @@ import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { readFile, readdir } from "node:fs/promises";
 import { join } from "node:path";
-import type { TestContext } from "node:test";
+import { after, before, type TestContext } from "node:test";
 import type { ClientOptions } from "minio";
 import { CACHE_INFO_KEY } from "../lib/cacheInfo";
 import { registeredPolicies, type RegisteredPolicies } from "./accessEvaluation";
-import { EXAMPLE_CONFIG, programOutputs, type ProgramOutputs } from "./nixSupport";
+import {
+    buildTestClosure,
+    EXAMPLE_CONFIG,
+    fillBucket,
+    NixWorkspace,
+    programOutputs,
+    type ProgramOutputs,
+    type TestClosure,
+} from "./nixSupport";
 import type { Credentials, RgwFixture } from "./rgwCluster";
 
 const WRITER = "nixbuilder";
@@ -68,6 +76,41 @@ export async function uploadAsWriter(
     }
     assert.ok(keys.some((key) => key.endsWith(".narinfo")), `no narinfo to upload in ${dir}`);
     return keys;
+}
+
+export interface FilledRgwCache {
+    cache: RgwCache;
+    /** The workspace the closure was built, signed and pushed from. */
+    builder: NixWorkspace;
+    closure: TestClosure;
+    /** The bucket's files as the builder pushed them (`file://`) before the upload. */
+    pushed: string;
+}
+
+/**
+ * For a `describe` block: before its tests, deploys the cache (`deployCache` with `config`), builds
+ * a test closure, signs and pushes it under `signer`'s key (the cache's own by default) and uploads
+ * it as the writer; after them, deletes the closure and the builder. `settings` runs first. The
+ * fields are set once the `before` hook has run.
+ */
+export function withFilledRgwCache(
+    rgw: RgwFixture,
+    settings: () => Promise<{ config?: Record<string, string>; signer?: ProgramOutputs }> = async () => ({}),
+): FilledRgwCache {
+    const fixture = {} as FilledRgwCache;
+    before(async () => {
+        const { config = {}, signer } = await settings();
+        fixture.cache = await deployCache(rgw, config);
+        fixture.builder = await NixWorkspace.create();
+        fixture.closure = await buildTestClosure(fixture.builder);
+        fixture.pushed = await fillBucket(fixture.builder, fixture.closure, signer ?? fixture.cache.program, fixture.builder.path("buckets"));
+        await uploadAsWriter(rgw, fixture.cache, fixture.pushed);
+    });
+    after(async () => {
+        await fixture.closure?.remove();
+        await fixture.builder?.remove();
+    });
+    return fixture;
 }
 
 /** `policy` with `action` added to the Allow statement that grants `granted`, otherwise unchanged. */

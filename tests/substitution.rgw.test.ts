@@ -7,39 +7,26 @@
 // asked for and what RGW answered.
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import { NIX_CLIENTS, type NixClient } from "./nixClients";
 import * as ed from "@noble/ed25519";
 import { narInfoFingerprint, parseNarInfo } from "../lib/narinfo";
 import { parseNixSecretKey } from "../lib/nixKeys";
-import { absentStorePath, buildTestClosure, fillBucket, narInfoKey, NEEDS_NIX, NixWorkspace, trustOnly, type TestClosure } from "./nixSupport";
-import { alterObject, deployCache, requestLog, uploadAsWriter, type RgwCache } from "./rgwCache";
+import { absentStorePath, narInfoKey, NEEDS_NIX, trustOnly } from "./nixSupport";
+import { alterObject, requestLog, withFilledRgwCache } from "./rgwCache";
 import { NEEDS_RGW, withRgwCluster } from "./rgwCluster";
 import { zip215OnlySignature } from "./zip215Vector";
 
 describe("substitution from a real S3 server (Ceph RGW), anonymous and path-style", [NEEDS_NIX, NEEDS_RGW].find((o) => o.skip) ?? {}, () => {
     const rgw = withRgwCluster();
-    let cache: RgwCache;
-    let builder: NixWorkspace;
-    let closure: TestClosure;
-
-    before(async () => {
-        cache = await deployCache(rgw);
-        builder = await NixWorkspace.create();
-        closure = await buildTestClosure(builder);
-        await uploadAsWriter(rgw, cache, await fillBucket(builder, closure, cache.program, builder.path("buckets")));
-    });
-    after(async () => {
-        await closure?.remove();
-        await builder?.remove();
-    });
+    const filled = withFilledRgwCache(rgw);
 
     for (const { version, options, refusal, create } of NIX_CLIENTS) {
         describe(`by Nix ${version}`, options, () => {
             const copyFromCache = (client: NixClient, trustedKey: string) =>
-                client.run("nix", ["copy", "--from", cache.substituter, "--to", client.store, ...trustOnly(trustedKey), closure.top]);
+                client.run("nix", ["copy", "--from", filled.cache.substituter, "--to", client.store, ...trustOnly(trustedKey), filled.closure.top]);
             const validPaths = async (client: NixClient) => {
-                const result = await client.run("nix", ["path-info", "--store", client.store, "--recursive", closure.top]);
+                const result = await client.run("nix", ["path-info", "--store", client.store, "--recursive", filled.closure.top]);
                 return result.status === 0 ? result.stdout.trim().split("\n").sort() : [];
             };
 
@@ -52,14 +39,14 @@ describe("substitution from a real S3 server (Ceph RGW), anonymous and path-styl
             test("receives the whole closure, signed with the exported key", async (t) => {
                 const client = await create(t);
                 const requests = await requestLog(rgw);
-                const result = await copyFromCache(client, cache.program.publicKey);
+                const result = await copyFromCache(client, filled.cache.program.publicKey);
                 assert.equal(result.status, 0, result.stderr);
-                assert.deepEqual(await validPaths(client), [closure.dependency, closure.top].sort());
-                assert.equal(await readFile(client.hostPath("store", closure.top), "utf8"), `${closure.dependency}\n`);
+                assert.deepEqual(await validPaths(client), [filled.closure.dependency, filled.closure.top].sort());
+                assert.equal(await readFile(client.hostPath("store", filled.closure.top), "utf8"), `${filled.closure.dependency}\n`);
                 // Only anonymous GetObject is needed: the bucket itself is never listed.
                 const log = await requests();
-                assert.ok(log.includes(`GET /${cache.bucket}/nix-cache-info 200`), log.join("\n"));
-                const objectRequest = new RegExp(`^(GET|HEAD) /${cache.bucket}/[^?\\s]+ \\d+$`);
+                assert.ok(log.includes(`GET /${filled.cache.bucket}/nix-cache-info 200`), log.join("\n"));
+                const objectRequest = new RegExp(`^(GET|HEAD) /${filled.cache.bucket}/[^?\\s]+ \\d+$`);
                 assert.ok(log.every((line) => objectRequest.test(line)), log.join("\n"));
             });
 
@@ -80,7 +67,7 @@ describe("substitution from a real S3 server (Ceph RGW), anonymous and path-styl
                 // libsodium, which both versions verify with, is strict (tests/zip215Vector.ts).
                 ["a signature only ZIP-215 verification accepts", (text) => {
                     const message = new TextEncoder().encode(narInfoFingerprint(parseNarInfo(text), "/nix/store"));
-                    const key = parseNixSecretKey(cache.program.secretKey);
+                    const key = parseNixSecretKey(filled.cache.program.secretKey);
                     const signature = zip215OnlySignature(message, Buffer.from(key.seed), Buffer.from(key.publicKey));
                     assert.equal(ed.verify(signature, message, key.publicKey, { zip215: true }), true, "the vector should pass ZIP-215 verification");
                     return text.replace(/^Sig: .*$/m, `Sig: ${key.name}:${signature.toString("base64")}`);
@@ -88,9 +75,9 @@ describe("substitution from a real S3 server (Ceph RGW), anonymous and path-styl
             ];
             for (const [what, tamper] of tampering) {
                 test(`refuses a narinfo tampered with on the server: ${what}`, async (t) => {
-                    await alterObject(rgw, t, cache.bucket, narInfoKey(closure.top), tamper);
+                    await alterObject(rgw, t, filled.cache.bucket, narInfoKey(filled.closure.top), tamper);
                     const client = await create(t);
-                    const result = await copyFromCache(client, cache.program.publicKey);
+                    const result = await copyFromCache(client, filled.cache.program.publicKey);
                     assert.notEqual(result.status, 0);
                     assert.match(result.stderr, refusal);
                     assert.deepEqual(await validPaths(client), []);
@@ -98,14 +85,14 @@ describe("substitution from a real S3 server (Ceph RGW), anonymous and path-styl
             }
 
             test("fails when a dependency is missing from the cache (RGW answers 403 without ListBucket)", async (t) => {
-                await alterObject(rgw, t, cache.bucket, narInfoKey(closure.dependency), () => undefined);
+                await alterObject(rgw, t, filled.cache.bucket, narInfoKey(filled.closure.dependency), () => undefined);
                 const client = await create(t);
                 const requests = await requestLog(rgw);
-                const result = await copyFromCache(client, cache.program.publicKey);
+                const result = await copyFromCache(client, filled.cache.program.publicKey);
                 assert.notEqual(result.status, 0);
-                assert.match(result.stderr, new RegExp(`${closure.dependency}.* is not valid`));
+                assert.match(result.stderr, new RegExp(`${filled.closure.dependency}.* is not valid`));
                 assert.deepEqual(await validPaths(client), []);
-                assert.ok((await requests()).includes(`GET /${cache.bucket}/${narInfoKey(closure.dependency)} 403`));
+                assert.ok((await requests()).includes(`GET /${filled.cache.bucket}/${narInfoKey(filled.closure.dependency)} 403`));
             });
 
             test("treats a path absent from the cache as an ordinary miss and still serves the others", async (t) => {
@@ -120,11 +107,11 @@ describe("substitution from a real S3 server (Ceph RGW), anonymous and path-styl
                     "--realise",
                     "--keep-going",
                     absent,
-                    closure.top,
+                    filled.closure.top,
                     "--option",
                     "substituters",
-                    cache.substituter,
-                    ...trustOnly(cache.program.publicKey),
+                    filled.cache.substituter,
+                    ...trustOnly(filled.cache.program.publicKey),
                 ]);
                 assert.notEqual(result.status, 0, "the absent path cannot be realised");
                 assert.match(result.stderr, new RegExp(`don't know how to build these paths:\\s+${absent}`));
@@ -133,11 +120,11 @@ describe("substitution from a real S3 server (Ceph RGW), anonymous and path-styl
                 // http-binary-cache-store.cc `maybeDisable`: "disabling binary cache"). Not the bare
                 // digits: stderr holds a random store hash, which may contain "403".
                 assert.doesNotMatch(result.stderr, /unable to download|HTTP error|disabling binary cache/);
-                assert.deepEqual(await validPaths(client), [closure.dependency, closure.top].sort());
+                assert.deepEqual(await validPaths(client), [filled.closure.dependency, filled.closure.top].sort());
                 // RGW's 403 for the missing key came first; the cache was used after it.
                 const log = await requests();
-                const miss = log.indexOf(`GET /${cache.bucket}/${narInfoKey(absent)} 403`);
-                const firstNar = log.findIndex((line) => line.startsWith(`GET /${cache.bucket}/nar/`));
+                const miss = log.indexOf(`GET /${filled.cache.bucket}/${narInfoKey(absent)} 403`);
+                const firstNar = log.findIndex((line) => line.startsWith(`GET /${filled.cache.bucket}/nar/`));
                 assert.ok(miss >= 0 && firstNar > miss, log.join("\n"));
             });
         });
