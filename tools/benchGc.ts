@@ -86,7 +86,14 @@ function counting(inner: CacheBucketClient): { client: CacheBucketClient; reads:
 const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
 async function main(): Promise<void> {
-    const { values } = parseArgs({ options: { narinfos: { type: "string", default: "100000" }, rounds: { type: "string", default: "2" } } });
+    const { values } = parseArgs({
+        options: {
+            narinfos: { type: "string", default: "100000" },
+            rounds: { type: "string", default: "2" },
+            // Extra node options for the command's memory run, e.g. a heap limit to compare.
+            "node-options": { type: "string", default: "" },
+        },
+    });
     const count = Number(values.narinfos);
     const rounds = Number(values.rounds);
     const cluster = await RgwCluster.start();
@@ -151,7 +158,7 @@ async function main(): Promise<void> {
             join(__dirname, "nix-cache-gc"),
             ["--endpoint", cluster.origin, "--bucket", bucket, "--keep-days", "30", "--json", "--now", now.toISOString()],
             {
-                env: { PATH: process.env.PATH, XDG_CACHE_HOME: cacheHome, AWS_ACCESS_KEY_ID: admin.accessKey, AWS_SECRET_ACCESS_KEY: admin.secretKey, NODE_OPTIONS: `--require ${preload}` },
+                env: { PATH: process.env.PATH, XDG_CACHE_HOME: cacheHome, AWS_ACCESS_KEY_ID: admin.accessKey, AWS_SECRET_ACCESS_KEY: admin.secretKey, NODE_OPTIONS: `--require ${preload} ${values["node-options"]}` },
                 encoding: "utf8",
                 maxBuffer: 1 << 30,
             },

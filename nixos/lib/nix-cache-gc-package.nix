@@ -1,5 +1,5 @@
 # The collector's command, nix-cache-gc (package.json "bin": tools/nix-cache-gc, which runs
-# lib/gc/cli.ts through ts-node and swc), built from package-lock.json with importNpmLock: every
+# lib/gc/cli.ts transpiled by swc as it loads), built from package-lock.json with importNpmLock: every
 # dependency is fetched by the integrity hash the lock file already holds, so no hash is guessed.
 # Used by the flake (packages.<system>.nix-cache-gc) and as the default of
 # services.nix-binary-cache.builder.collector.package; call it with pkgs.callPackage.
@@ -52,7 +52,7 @@ buildNpmPackage {
   };
   npmConfigHook = importNpmLock.npmConfigHook;
 
-  # Nothing to build: ts-node compiles the TypeScript at start-up (transpile-only, with swc).
+  # Nothing to build: swc transpiles the TypeScript as it loads (tools/nix-cache-gc).
   dontNpmBuild = true;
   # No install scripts: @swc/core's only checks its platform binary (npm installed the one for this
   # platform from its optionalDependencies) and would fetch @swc/wasm otherwise; the others belong
