@@ -13,13 +13,12 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { storePathHash } from "../lib/gc/bucketObjects";
 import { CollectFailure, collectGarbage, type CollectOptions, type CollectReport } from "../lib/gc/collect";
+import { inParallel } from "../lib/gc/parallel";
 import { summarizeNarInfo } from "../lib/gc/plan";
 import { s3Bucket, type CacheBucketClient } from "../lib/gc/s3Bucket";
 import { CACHE_INFO_KEY } from "../lib/cacheInfo";
-import { buildStack } from "../stack";
-import { installMocks, resetRegistrations, settle } from "./harness";
-import { EXAMPLE_CONFIG, NEEDS_NIX, NixWorkspace, programOutputs, trustOnly } from "./nixSupport";
-import type { RgwCache } from "./rgwCache";
+import { NEEDS_NIX, NixWorkspace, trustOnly } from "./nixSupport";
+import { deployCache, type RgwCache } from "./rgwCache";
 import { NEEDS_RGW, REGION, withRgwCluster, type Credentials, type RgwFixture } from "./rgwCluster";
 
 const DAY_MS = 86_400_000;
@@ -63,41 +62,21 @@ async function build(workspace: NixWorkspace, spec: Spec): Promise<BuiltPaths> {
 class TestCache {
     private constructor(
         readonly rgw: RgwFixture,
-        readonly cache: Pick<RgwCache, "program" | "bucket" | "substituter" | "writer">,
+        readonly cache: RgwCache,
         readonly builder: NixWorkspace,
         private readonly keyFile: string,
         readonly collector: Credentials,
     ) {}
 
     /**
-     * Deploys `bucket` as `pulumi up` leaves it, with the documents the program registers under the
-     * mock engine applied byte for byte: bucket policy, writer and collector users with their
-     * policies, and the program's nix-cache-info.
+     * Deploys `bucket` as `pulumi up` leaves it (tests/rgwCache.ts), plus the collector's user with
+     * the collector policy the program registers.
      */
     static async create(rgw: RgwFixture, builder: NixWorkspace, bucket: string): Promise<TestCache> {
-        const config = { ...EXAMPLE_CONFIG, "nix-cache:bucket": bucket };
-        const program = await programOutputs(config);
-        await installMocks();
-        resetRegistrations();
-        const registered = await settle(buildStack(config));
-        const inputsOf = (type: string, name: string) => {
-            const found = registered.find((resource) => resource.type === type && resource.name === name);
-            assert.ok(found, `the program registers ${name}`);
-            return found.inputs as Record<string, string>;
-        };
-        const admin = rgw.cluster.s3(rgw.admin);
-        await admin.makeBucket(bucket);
-        await rgw.cluster.putBucketPolicy(rgw.admin, bucket, inputsOf("minio:index/s3BucketPolicy:S3BucketPolicy", "nix-cache-storage-anonymous-read").policy!);
-        const userWith = async (uid: string, policyResource: string) => {
-            const credentials = await rgw.cluster.createUser(uid);
-            await rgw.cluster.putUserPolicy(rgw.admin, uid, policyResource, inputsOf("minio:index/iamPolicy:IamPolicy", policyResource).policy!);
-            return credentials;
-        };
-        const writer = await userWith(`${bucket}-writer`, "nix-cache-writer-policy");
-        const collector = await userWith(`${bucket}-collector`, "nix-cache-collector-policy");
-        await admin.putObject(bucket, CACHE_INFO_KEY, program.cacheInfo);
-        const cache = { program, bucket, substituter: `${rgw.cluster.origin}/${bucket}`, writer };
-        const keyFile = await builder.writePrivateFile(`key-${bucket}`, program.secretKey);
+        const cache = await deployCache(rgw, { "nix-cache:bucket": bucket, "nix-cache:writerName": `${bucket}-writer` });
+        const collector = await rgw.cluster.createUser(`${bucket}-collector`);
+        await rgw.cluster.putUserPolicy(rgw.admin, `${bucket}-collector`, "nix-cache-collector", cache.policies.collectorPolicy);
+        const keyFile = await builder.writePrivateFile(`key-${bucket}`, cache.program.secretKey);
         return new TestCache(rgw, cache, builder, keyFile, collector);
     }
 
@@ -509,13 +488,9 @@ describe("nix-cache-gc on a real S3 server, with caches real Nix built", [NEEDS_
         const { cache } = await freshCache({ unused: {} });
         const keys = Array.from({ length: 1100 }, (_, index) => `log/${String(index).padStart(4, "0")}.drv`);
         const writer = cache.rgw.cluster.s3(cache.cache.writer);
-        let next = 0;
-        await Promise.all(Array.from({ length: 16 }, async () => {
-            while (next < keys.length) {
-                const key = keys[next++]!;
-                await writer.putObject(cache.bucket, key, "log");
-            }
-        }));
+        await inParallel(keys, 16, async (key) => {
+            await writer.putObject(cache.bucket, key, "log");
+        });
         const report = await cache.collect(new Date(), { dryRun: true });
         assert.equal(report.leftAlone.filter((key) => key.startsWith("log/")).length, 1100);
     });

@@ -20,6 +20,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { collectGarbage, type RememberedNarInfo } from "../lib/gc/collect";
+import { inParallel } from "../lib/gc/parallel";
 import { s3Bucket, type CacheBucketClient, type S3Location } from "../lib/gc/s3Bucket";
 import { RgwCluster, REGION } from "../tests/rgwCluster";
 
@@ -55,17 +56,6 @@ function syntheticCache(count: number): { key: string; body: string }[] {
         });
     });
     return objects;
-}
-
-async function inParallel<T>(items: T[], work: (item: T) => Promise<unknown>): Promise<void> {
-    let next = 0;
-    await Promise.all(
-        Array.from({ length: PARALLELISM }, async () => {
-            while (next < items.length) {
-                await work(items[next++]!);
-            }
-        }),
-    );
 }
 
 async function timed<T>(run: () => Promise<T>): Promise<{ ms: number; value: T }> {
@@ -104,7 +94,9 @@ async function main(): Promise<void> {
         const objects = syntheticCache(count);
         const uploader = cluster.s3(admin);
         process.stderr.write(`uploading ${objects.length} objects (${count} narinfos)...\n`);
-        const upload = await timed(() => inParallel(objects, (object) => uploader.putObject(bucket, object.key, object.body)));
+        const upload = await timed(() => inParallel(objects, PARALLELISM, async (object) => {
+                await uploader.putObject(bucket, object.key, object.body);
+            }),);
         process.stderr.write(`uploaded in ${(upload.ms / 1000).toFixed(1)} s\n`);
 
         const location: S3Location = { endpoint: new URL(cluster.origin), bucket, region: REGION, ...admin };
@@ -129,10 +121,9 @@ async function main(): Promise<void> {
                     await timed(async () => {
                         const bucketClient = s3Bucket(location);
                         const listed = await bucketClient.list();
-                        await inParallel(
-                            listed.filter((object) => object.key.endsWith(".narinfo")),
-                            (object) => bucketClient.read(object.key),
-                        );
+                        await inParallel(listed.filter((object) => object.key.endsWith(".narinfo")), PARALLELISM, async (object) => {
+                            await bucketClient.read(object.key);
+                        });
                     })
                 ).ms,
             );

@@ -2,6 +2,7 @@
 // before NARs, re-listing the bucket before each deletion and checking it after, so that a push
 // running at the same time ends with its whole closure in the cache or is reported.
 import { listingKeyOf, narInfoKeyOf, type BucketObject } from "./bucketObjects";
+import { inParallel } from "./parallel";
 import {
     deletionLevels,
     findRoots,
@@ -92,25 +93,6 @@ export class CollectFailure extends Error {
     ) {
         super(cause.message);
         this.name = "CollectFailure";
-    }
-}
-
-async function inParallel<T>(items: T[], parallelism: number, work: (item: T) => Promise<void>): Promise<void> {
-    let next = 0;
-    let failure: unknown;
-    const worker = async () => {
-        // After a failure no new work starts; what is in flight finishes, then the failure is thrown.
-        while (next < items.length && failure === undefined) {
-            try {
-                await work(items[next++]!);
-            } catch (error) {
-                failure ??= error;
-            }
-        }
-    };
-    await Promise.all(Array.from({ length: Math.min(parallelism, items.length) }, worker));
-    if (failure !== undefined) {
-        throw failure;
     }
 }
 
@@ -280,14 +262,14 @@ async function sweep(bucket: CacheBucketClient, options: CollectOptions, progres
     }
 
     if (options.dryRun) {
-        const sweep = unnamedNars(first.inventory.nars, namedNars(first, firstDecision.condemned), run.inFlight);
+        const nars = unnamedNars(first.inventory.nars, namedNars(first, firstDecision.condemned), run.inFlight);
         report.deletedNarinfos = sorted([...firstDecision.condemned].map(narInfoKeyOf));
         report.deletedListings = sorted([
             ...[...firstDecision.condemned].filter((hash) => first.inventory.listings.has(hash)).map(listingKeyOf),
             ...orphanListings(first, run.inFlight),
         ]);
-        report.deletedNars = sweep.deletable;
-        report.youngUnnamedNars = sweep.young;
+        report.deletedNars = nars.deletable;
+        report.youngUnnamedNars = nars.young;
         return report;
     }
 
