@@ -2,7 +2,6 @@
 // settings the defaults derive from), validated in one pass so that every problem is reported at
 // once, by setting name, before any resource is registered.
 import { X509Certificate } from "node:crypto";
-import { isIP } from "node:net";
 import * as v from "valibot";
 import { builderPathProblem, secretInStoreProblem } from "./builderConfig";
 import { renderCacheInfo } from "./cacheInfo";
@@ -10,6 +9,7 @@ import type { Compression } from "./clientConfig";
 import { MAX_EXPIRE_DAYS, thresholdProblem } from "./lifecycle";
 import { endpointUrl, minioConnection, type Environment, type MinioConnection } from "./minioConnection";
 import { keyNameProblem, parseNixPublicKey } from "./nixKeys";
+import { bucketNameProblem, REGION_NAME, REGION_PROBLEM } from "./s3Names";
 
 export const NAMESPACE = "nix-cache";
 
@@ -93,26 +93,6 @@ export class SettingsError extends Error {
         super(`invalid configuration:\n${problems.map((problem) => `  - ${problem}`).join("\n")}`);
         this.name = "SettingsError";
     }
-}
-
-/** Why S3 (and so MinIO) would refuse a bucket name, or undefined when it is fine. */
-function bucketNameProblem(name: string): string | undefined {
-    if (name.length < 3 || name.length > 63) {
-        return `must be 3 to 63 characters long (got ${name.length})`;
-    }
-    if (!/^[a-z0-9.-]+$/.test(name)) {
-        return "may contain only lowercase letters, digits, dots and hyphens";
-    }
-    if (!/^[a-z0-9].*[a-z0-9]$/.test(name)) {
-        return "must start and end with a lowercase letter or digit";
-    }
-    if (name.includes("..")) {
-        return "must not contain two adjacent dots";
-    }
-    if (isIP(name) !== 0) {
-        return "must not be formatted as an IP address";
-    }
-    return undefined;
 }
 
 // MinIO's own limits for user credentials: access key 3-20 characters without '=' or ','; secret
@@ -247,9 +227,6 @@ const wholeNumber = (min: number, max: number, message: string) =>
         v.check((value) => /^[0-9]{1,6}$/.test(value) && !/^0[0-9]/.test(value) && Number(value) >= min && Number(value) <= max, message),
         v.transform(Number),
     );
-
-const REGION_NAME = /^[a-z0-9][a-z0-9-]*$/;
-const REGION_PROBLEM = "must be a region name such as us-east-1";
 
 const COMPRESSIONS = ["zstd", "xz", "none"] as const satisfies readonly Compression[];
 

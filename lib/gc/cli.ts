@@ -7,6 +7,7 @@ import { homedir } from "node:os";
 import { dirname, join } from "node:path";
 import { parseArgs } from "node:util";
 import { loadSharedConfigFiles } from "@smithy/shared-ini-file-loader";
+import { bucketNameProblem, REGION_NAME, REGION_PROBLEM } from "../s3Names";
 import { storePathHash } from "./bucketObjects";
 import { CollectFailure, collectGarbage, type CollectReport, type Progress, type RememberedNarInfo } from "./collect";
 import { s3Bucket, type CacheBucketClient, type S3Location } from "./s3Bucket";
@@ -128,12 +129,16 @@ export async function parseInvocation(argv: string[], env: NodeJS.ProcessEnv, cl
     }
     const endpoint = endpointOf(values.endpoint);
     const bucket = values.bucket;
-    if (bucket === undefined || !/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) {
-        throw new UsageError(`--bucket is required: an S3 bucket name such as --bucket nix-cache (got '${bucket ?? ""}')`);
+    if (bucket === undefined) {
+        throw new UsageError("--bucket is required: the cache's bucket, such as --bucket nix-cache");
+    }
+    const bucketProblem = bucketNameProblem(bucket);
+    if (bucketProblem !== undefined) {
+        throw new UsageError(`--bucket ${bucketProblem} (got '${bucket}')`);
     }
     const region = values.region ?? "us-east-1";
-    if (!/^[a-z0-9][a-z0-9-]*$/.test(region)) {
-        throw new UsageError(`--region must be a region name such as us-east-1 (got '${region}')`);
+    if (!REGION_NAME.test(region)) {
+        throw new UsageError(`--region ${REGION_PROBLEM} (got '${region}')`);
     }
     const keepDays = wholeNumber("keep-days", values["keep-days"]);
     const graceHours = wholeNumber("grace-hours", values["grace-hours"], 24);
