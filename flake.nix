@@ -22,7 +22,7 @@
         nix-cache-gc = pkgs.callPackage ./nixos/lib/nix-cache-gc-package.nix { };
       });
 
-      # `nix develop`: every tool the README uses. Node.js 22 meets package.json's engines
+      # `nix develop`: every tool the README and docs/ use. Node.js 22 meets package.json's engines
       # (require() of ES modules); pulumi-bin brings the Pulumi CLI and its Node.js language host.
       devShells = forEachSystem (pkgs: {
         default = pkgs.mkShell {

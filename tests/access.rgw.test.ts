@@ -1,7 +1,7 @@
-// The README's "Who may do what" table, row by row, with real requests to a real S3 server (Ceph
+// The "Who may do what" table of docs/security.md, row by row, with real requests to a real S3 server (Ceph
 // RGW, tests/rgwCluster.ts) to which the program's registered bucket policy and writer policy are
 // applied byte for byte, anonymous and as the writer, for both values of `allowAnonymousList`.
-// Each row's answer from RGW must equal the README's and the IAM evaluator's (accessEvaluation.ts).
+// Each row's answer from RGW must equal the table's and the IAM evaluator's (accessEvaluation.ts).
 //
 // The collector (retention gc's third user) is created on RGW like the writer, with the
 // registered collector policy as its user policy.
@@ -27,7 +27,7 @@ import {
     STACK_CONFIG,
     type RegisteredPolicies,
 } from "./accessEvaluation";
-import { readmeAccessRows, type AccessRow } from "./readmeAccessTable";
+import { documentedAccessRows, type AccessRow } from "./accessTableDoc";
 import { widenedPolicy } from "./rgwCache";
 import { NEEDS_RGW, withRgwCluster, type Credentials, type S3Response } from "./rgwCluster";
 
@@ -45,9 +45,9 @@ function partsOf(row: AccessRow): { bucket: string; key: string } {
     return { bucket, key: key.join("/") };
 }
 
-describe("README: who may do what, on a real S3 server (Ceph RGW)", NEEDS_RGW, () => {
+describe("docs/security.md: who may do what, on a real S3 server (Ceph RGW)", NEEDS_RGW, () => {
     const rgw = withRgwCluster();
-    const rows = readmeAccessRows(BUCKET);
+    const rows = documentedAccessRows(BUCKET);
     let defaults: RegisteredPolicies;
     let withList: RegisteredPolicies;
     /** The users' credentials; anonymous requests go unsigned. */
@@ -156,7 +156,7 @@ describe("README: who may do what, on a real S3 server (Ceph RGW)", NEEDS_RGW, (
 
     /**
      * Sends every row's request under `applied` and returns the rows where RGW disagrees with the
-     * README column or with the evaluator. Rows RGW cannot show (MinIO admin actions) are reported
+     * table's column or with the evaluator. Rows RGW cannot show (MinIO admin actions) are reported
      * as a diagnostic and must be the only ones left out.
      */
     const disagreements = async (t: TestContext, applied: RegisteredPolicies, column: "allowed" | "allowedWithList") => {
@@ -169,7 +169,7 @@ describe("README: who may do what, on a real S3 server (Ceph RGW)", NEEDS_RGW, (
             await restoreFixtures();
             const evaluated = await isAllowed(applied, row.who, row.action, row.resource);
             if (real !== row[column] || real !== evaluated) {
-                wrong.push(`${row.line}  -> RGW says ${say(real)}, README ${say(row[column])}, evaluator ${say(evaluated)}`);
+                wrong.push(`${row.line}  -> RGW says ${say(real)}, table ${say(row[column])}, evaluator ${say(evaluated)}`);
             }
         }
         t.diagnostic(`not sent to RGW (MinIO admin API, no RGW counterpart): ${unsent.map((row) => row.line).join(" ")}`);
@@ -184,11 +184,11 @@ describe("README: who may do what, on a real S3 server (Ceph RGW)", NEEDS_RGW, (
         }
     });
 
-    test("with default settings, RGW decides every row as the README's Default column says", async (t) => {
+    test("with default settings, RGW decides every row as the table's Default column says", async (t) => {
         assert.deepEqual(await disagreements(t, defaults, "allowed"), []);
     });
 
-    test("with allowAnonymousList, RGW decides every row as the README's last column says", async (t) => {
+    test("with allowAnonymousList, RGW decides every row as the table's last column says", async (t) => {
         assert.deepEqual(await disagreements(t, withList, "allowedWithList"), []);
     });
 
@@ -213,7 +213,7 @@ describe("README: who may do what, on a real S3 server (Ceph RGW)", NEEDS_RGW, (
             red.map((line) => line.split("  -> ")[0]),
             widenedRows.map((row) => row.line),
         );
-        // RGW and the evaluator agree on the widened policy; only the README is now wrong.
-        assert.ok(red.every((line) => /RGW says yes, README no, evaluator yes$/.test(line)), red.join("\n"));
+        // RGW and the evaluator agree on the widened policy; only the table is now wrong.
+        assert.ok(red.every((line) => /RGW says yes, table no, evaluator yes$/.test(line)), red.join("\n"));
     });
 });

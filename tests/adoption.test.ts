@@ -1,4 +1,4 @@
-// README "Adopting a cache set up by hand": the import file must name the resources exactly as the
+// docs/operations.md, "Adopting a cache set up by hand": the import file must name the resources exactly as the
 // program registers them, or `pulumi up` would create a second set beside the imported one (and
 // delete the imported one). `pulumi import` builds each URN from the entry's type, name and its
 // parent chain (pulumi/pulumi pkg/cmd/pulumi/operations/import.go, parseImportFile: NewURN(stack,
@@ -8,10 +8,9 @@
 // bucket and its policy, the user's and policy's names; resource_minio_iam_user_policy_attachment.go,
 // minioImportUserPolicyAttachment: "<user-name>/<policy_name>").
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
 import { before, beforeEach, describe, test } from "node:test";
 import { buildStack } from "../stack";
+import { docSection } from "./docSection";
 import { installMocks, resetRegistrations, settle, type Registered } from "./harness";
 
 interface ImportEntry {
@@ -22,11 +21,10 @@ interface ImportEntry {
     component?: boolean;
 }
 
-const README = readFileSync(join(__dirname, "..", "README.md"), "utf8");
 const CONFIG = { "minio:minioServer": "s3.homelab.local:9000", "minio:minioSsl": "true" };
 
 function importFile(): ImportEntry[] {
-    const section = README.slice(README.indexOf("## Adopting a cache set up by hand"));
+    const section = docSection("docs/operations.md", "## Adopting a cache set up by hand");
     const block = /```json\n([\s\S]*?)\n```/.exec(section);
     assert.ok(block, "the adoption section has a JSON import file");
     return (JSON.parse(block[1]!) as { resources: ImportEntry[] }).resources;

@@ -43,7 +43,7 @@ describe("builderDrainEnv", () => {
 });
 
 describe("builder settings", () => {
-    test("default to the paths the README installs to", () => {
+    test("default to the paths docs/builders.md installs to", () => {
         const settings = parseSettings(SERVER);
         assert.deepEqual(
             [settings.builderHook, settings.builderSecretKeyFile, settings.builderCredentialsFile],

@@ -12,6 +12,7 @@ import { basename, join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { renderCollectorEnvironment } from "../lib/collectorConfig";
 import { parseInvocation } from "../lib/gc/cli";
+import { docSection, readDoc } from "./docSection";
 import { NEEDS_NIX, NixWorkspace } from "./nixSupport";
 import {
     assertCacheHoldsExactly,
@@ -28,16 +29,6 @@ import {
 const MODULE = join(__dirname, "..", "nixos", "builder.nix");
 const OPTION = "services.nix-binary-cache.builder";
 const COLLECTOR_PACKAGE = join(__dirname, "..", "nixos", "lib", "nix-cache-gc-package.nix");
-
-/** The README's text from `heading` to the next heading of the same or a higher level. */
-function readmeSection(readme: string, heading: string): string {
-    const start = readme.indexOf(`\n${heading}\n`);
-    assert.notEqual(start, -1, `the README has a '${heading}' section`);
-    const body = start + heading.length + 2;
-    // Level-1 headings aside: "# " also starts the comments of the shell examples.
-    const next = readme.slice(body).search(new RegExp(`^#{2,${heading.split(" ")[0]!.length}} `, "m"));
-    return readme.slice(start, next === -1 ? undefined : body + next);
-}
 
 const optionsIn = (section: string) => new Set([...section.matchAll(/services\.nix-binary-cache\.builder\.[\w.]*\w/g)].map((match) => match[0]));
 
@@ -398,10 +389,9 @@ describe("nixos/builder.nix, evaluated by Nix", NEEDS_NIX, () => {
         });
     });
 
-    test("the README shows exactly the module's options (the collector's under garbage collection), and the variables it names are the scripts'", async () => {
-        const readme = await readFile(join(__dirname, "..", "README.md"), "utf8");
-        const section = readmeSection(readme, "## Pushing from builders");
-        const collectorSection = readmeSection(readme, "### Running the collector on NixOS");
+    test("docs/builders.md shows exactly the module's options (the collector's in docs/retention.md), and the variables it names are the scripts'", async () => {
+        const section = readDoc("docs/builders.md");
+        const collectorSection = docSection("docs/retention.md", "## Running the collector on NixOS");
         const options: string[] = (await evaluate(VALID)).options;
         const isCollector = (name: string) => name.startsWith(`${OPTION}.collector.`);
         assert.deepEqual([...optionsIn(section)].sort(), options.filter((name) => !isCollector(name)).sort());

@@ -1,7 +1,7 @@
 // The NixOS side, checked with a real Nix (Debian's nix-instantiate; no nixpkgs is available here):
 // every .nix file parses; the module's reading of the settings file evaluates against JSON written
 // from the program's real outputs; the module's options and body evaluate with a minimal stand-in
-// for nixpkgs' `lib`; the README uses the real option names; the flake exposes what it promises;
+// for nixpkgs' `lib`; the README and docs/ use the real option names; the flake exposes what it promises;
 // and a key rotation keeps old signatures valid for real clients, Nix 2.8 and 2.34, substituting
 // from the rotated stack's bucket on a real S3 server (Ceph RGW, tests/rgwCache.ts).
 import assert from "node:assert/strict";
@@ -10,6 +10,7 @@ import { cp, writeFile } from "node:fs/promises";
 import { join, relative } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { buildStack } from "../stack";
+import { allDocs } from "./docSection";
 import { installMocks, resetRegistrations, settle, valueOf } from "./harness";
 import { NIX_CLIENTS } from "./nixClients";
 import { NEEDS_NIX, NixWorkspace, programOutputs, EXAMPLE_CONFIG, type ProgramOutputs } from "./nixSupport";
@@ -42,10 +43,11 @@ function nixFiles(dir: string): string[] {
     });
 }
 
-/** The ```nix blocks of the README. */
-function readmeNixBlocks(): string[] {
-    const readme = readFileSync(join(ROOT, "README.md"), "utf8");
-    return [...readme.matchAll(/^```nix\n([\s\S]*?)^```$/gm)].map((match) => match[1]!);
+/** The ```nix blocks of README.md and docs/ (indented ones, as in a numbered list, included). */
+function documentedNixBlocks(): string[] {
+    return [...allDocs().values()].flatMap((text) =>
+        [...text.matchAll(/^( *)```nix\n([\s\S]*?)^\1```$/gm)].map((match) => match[2]!.replace(new RegExp(`^${match[1]}`, "gm"), "")),
+    );
 }
 
 /**
@@ -236,20 +238,20 @@ describe("the NixOS module and flake, evaluated by Nix", NEEDS_NIX, () => {
         assert.deepEqual([disabled.enabled, disabled.config], [false, null]);
     });
 
-    test("the README's NixOS examples use exactly the module's option names, and parse", async () => {
-        const blocks = readmeNixBlocks().filter((block) => block.includes("nix-binary-cache.client"));
-        assert.ok(blocks.length > 0, "the README should show the module in a ```nix block");
+    test("the NixOS examples of the README and docs/ use exactly the module's option names, and parse", async () => {
+        const blocks = documentedNixBlocks().filter((block) => block.includes("nix-binary-cache.client"));
+        assert.ok(blocks.length > 1, "the README and docs/nixos-clients.md should show the module in ```nix blocks");
         const used = new Set(blocks.flatMap((block) => [...block.matchAll(/services\.nix-binary-cache\.client\.(\w+)/g)].map((m) => m[0])));
         const nested = blocks.filter((block) => /nix-binary-cache(\.client)?\s*=/.test(block));
         assert.deepEqual(nested, [], "write options in full (services.nix-binary-cache.client.NAME = ...) so they can be checked");
         const evaluated = await evaluate(moduleExpression(await jsonFile({ enable: false })));
         assert.deepEqual([...used].filter((name) => !evaluated.options.includes(name)), [], "options the module does not have");
-        assert.deepEqual(evaluated.options.filter((name: string) => !used.has(name)), [], "options the README does not show");
+        assert.deepEqual(evaluated.options.filter((name: string) => !used.has(name)), [], "options the docs do not show");
         for (const block of blocks) {
-            const file = nix.path(`readme-${++fileCount}.nix`);
+            const file = nix.path(`documented-${++fileCount}.nix`);
             await writeFile(file, block);
             const result = await nix.run("nix-instantiate", ["--parse", file]);
-            assert.equal(result.status, 0, `README block does not parse:\n${block}\n${result.stderr}`);
+            assert.equal(result.status, 0, `documented block does not parse:\n${block}\n${result.stderr}`);
         }
     });
 
@@ -321,7 +323,7 @@ describe("a key rotation, as a real Nix client sees it (served from Ceph RGW)", 
             assert.notEqual(shadowed.status, 0);
             assert.match(shadowed.stderr, refusal);
 
-            // The README's re-signing step, on a copy of the bucket's files (Debian's Nix 2.8 has no
+            // The re-signing step of docs/operations.md's key rotation, on a copy of the bucket's files (Debian's Nix 2.8 has no
             // s3:// store), whose narinfos the writer then uploads over the served ones; the old
             // narinfos go back when the test ends, for the other version's test.
             const resignedDir = filled.builder.path(`resigned-${version}`);

@@ -16,6 +16,7 @@ import { join } from "node:path";
 import { describe, test } from "node:test";
 import { parse } from "yaml";
 import { parseSettings, SETTING_NAMES, SETTINGS_WITHOUT_DEFAULT } from "../lib/settings";
+import { docSection } from "./docSection";
 
 interface Declaration {
     type?: string;
@@ -171,8 +172,8 @@ describe("Pulumi.yaml as the Pulumi CLI reads it", () => {
         }
     });
 
-    test("the README's Settings table has one row per setting, declared or not", () => {
-        const section = readme.slice(readme.indexOf("## Settings"), readme.indexOf("## Outputs"));
+    test("the Settings table of docs/configuration.md has one row per setting, declared or not", () => {
+        const section = docSection("docs/configuration.md", "## Settings");
         const rows = [...section.matchAll(/^\| `([A-Za-z]+)` \|/gm)].map((match) => match[1]);
         assert.deepEqual(rows.sort(), [...SETTING_NAMES].sort());
     });

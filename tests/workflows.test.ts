@@ -1,6 +1,6 @@
 // The GitHub Actions workflows: actionlint, shellcheck and the project's own rules pass on every
-// workflow, each rule fails on a small workflow that breaks it, and the workflows do what the README
-// says (preview comments, idempotent deploys, drift checks, the end-to-end run).
+// workflow, each rule fails on a small workflow that breaks it, and the workflows do what
+// docs/workflows.md says (preview comments, idempotent deploys, drift checks, the end-to-end run).
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { describe, test } from "node:test";
 import { parse } from "yaml";
 import { renderCollectorEnvironment } from "../lib/collectorConfig";
-import { README, readWorkflows, SETTINGS_HEADING } from "../tools/lintWorkflows";
+import { readWorkflows, SETTINGS_HEADING, WORKFLOWS_DOC } from "../tools/lintWorkflows";
 import {
     actionlintFindings,
     documentationFindings,
@@ -322,17 +322,17 @@ jobs:
     });
 });
 
-describe("secrets and variables in the README", () => {
-    const readme = readFileSync(README, "utf8");
+describe("secrets and variables in docs/workflows.md", () => {
+    const doc = readFileSync(WORKFLOWS_DOC, "utf8");
 
-    test("every secret and variable the workflows use is in the README's table, and nothing else", () => {
-        const findings = documentationFindings(workflows, readme, SETTINGS_HEADING);
+    test("every secret and variable the workflows use is in the table, and nothing else", () => {
+        const findings = documentationFindings(workflows, doc, SETTINGS_HEADING);
         assert.deepEqual(findings, [], show(findings));
     });
 
     test("the table lists what the workflows need, written out by hand", () => {
         assert.deepEqual(
-            [...documentedSettings(readme, SETTINGS_HEADING)].sort(),
+            [...documentedSettings(doc, SETTINGS_HEADING)].sort(),
             [
                 ["PULUMI_BACKEND_URL", "variable"],
                 ["PULUMI_CONFIG_PASSPHRASE", "secret"],

