@@ -151,6 +151,7 @@ export class NixBinaryCache extends pulumi.ComponentResource {
             region: settings.region,
             profile: settings.writerName,
             compression: settings.compression,
+            compressionLevel: settings.compressionLevel,
         });
         this.outputs = {
             substituterUrl: pulumi.output(substituter),

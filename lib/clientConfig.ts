@@ -13,6 +13,8 @@ export interface UploadTarget {
     region: string;
     profile: string;
     compression: Compression;
+    /** Omitted: Nix's default level for the compression. */
+    compressionLevel?: number;
 }
 
 /**
@@ -25,6 +27,7 @@ export function uploadUrl(target: UploadTarget): string {
         `region=${target.region}`,
         `profile=${target.profile}`,
         `compression=${target.compression}`,
+        ...(target.compressionLevel === undefined ? [] : [`compression-level=${target.compressionLevel}`]),
     ].join("&");
     return `s3://${target.bucket}?${query}`;
 }

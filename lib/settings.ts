@@ -70,6 +70,8 @@ interface CommonSettings {
     allowAnonymousList: boolean;
     region: string;
     compression: Compression;
+    /** `compression-level` in the upload URL; undefined means Nix's default for the compression. */
+    compressionLevel?: number;
     protect: boolean;
     /** The `minio` provider's connection; the expiry rule is written through it. */
     minio: MinioConnection;
@@ -230,6 +232,35 @@ const wholeNumber = (min: number, max: number, message: string) =>
 
 const COMPRESSIONS = ["zstd", "xz", "none"] as const satisfies readonly Compression[];
 
+/**
+ * The `compression-level` values Nix's compressors take, per compression (Nix 2.8 and 2.34 hand the
+ * level to libarchive's filter, which refuses anything else: xz a single digit; zstd up to
+ * ZSTD_maxCLevel(), 22). zstd's level 0 (an alias of its default) and its negative "fast" levels are
+ * left out: Nix reserves -1 for "its default", so that range has a hole. `none` takes no level (Nix
+ * would silently ignore it).
+ */
+const COMPRESSION_LEVELS = {
+    xz: { min: 0, max: 9, nixDefault: 6 },
+    zstd: { min: 1, max: 22, nixDefault: 3 },
+} as const satisfies Partial<Record<Compression, { min: number; max: number; nixDefault: number }>>;
+
+/** zstd's level when compressionLevel is unset: measured with scripts/bench-upload (see docs/performance.md). */
+export const DEFAULT_ZSTD_COMPRESSION_LEVEL = 9;
+
+function compressionLevelProblem(compression: Compression, level: number): string | undefined {
+    if (compression === "none") {
+        return (
+            "applies only with nix-cache:compression zstd or xz, and compression is none (Nix ignores a level for " +
+            "uncompressed NARs); remove it (pulumi config rm nix-cache:compressionLevel) or set nix-cache:compression zstd"
+        );
+    }
+    const { min, max, nixDefault } = COMPRESSION_LEVELS[compression];
+    if (level < min || level > max) {
+        return `must be from ${min} to ${max} for ${compression} (Nix's default is ${nixDefault}; got ${level})`;
+    }
+    return undefined;
+}
+
 const schema = v.objectWithRest(
     {
         bucket: v.optional(checked(bucketNameProblem), "nix-cache"),
@@ -246,6 +277,8 @@ const schema = v.objectWithRest(
         allowAnonymousList: booleanSetting(false),
         region: v.optional(v.pipe(v.string(), v.regex(REGION_NAME, REGION_PROBLEM))),
         compression: v.optional(v.picklist(COMPRESSIONS, `must be one of ${COMPRESSIONS.join(", ")}`), "zstd"),
+        // No default here: it depends on the compression (applied below), so Pulumi.yaml must not declare it.
+        compressionLevel: v.optional(wholeNumber(0, 999999, "must be a whole number, such as 9")),
         protect: booleanSetting(true),
         retention: v.optional(v.picklist(RETENTIONS, `must be one of ${RETENTIONS.join(", ")}`), "gc"),
         // No defaults here: whether these are set at all decides the combination checks, so their
@@ -289,7 +322,8 @@ export const SETTING_NAMES = Object.keys(schema.entries);
  * Settings without a default in the schema: unset means "derive it" (publicUrl, keyName, region),
  * "none" (caCertificate) or "generate it" (writerSecret); or the setting belongs to one retention
  * mode (collectorName, gcKeepDays, gcGraceHours, expireDays), where being set at all matters and the
- * default is applied after the combination checks. Pulumi.yaml must not declare them: the Pulumi
+ * default is applied after the combination checks; or its default depends on another setting
+ * (compressionLevel: DEFAULT_ZSTD_COMPRESSION_LEVEL for zstd, Nix's own for xz, none for none). Pulumi.yaml must not declare them: the Pulumi
  * CLI makes every declared project key without a default required for every stack, and puts a
  * declared default into the config the program sees, as if the stack had set it.
  */
@@ -378,13 +412,30 @@ export function parseSettings(config: Record<string, string>, env: Environment =
             );
         }
     }
+    if (result.success && result.output.compressionLevel !== undefined) {
+        const levelProblem = compressionLevelProblem(result.output.compression, result.output.compressionLevel);
+        if (levelProblem !== undefined) {
+            problems.push(`${prefix}compressionLevel: ${levelProblem}`);
+        }
+    }
     if (problems.length > 0 || !result.success || publicUrl === undefined) {
         throw new SettingsError(problems);
     }
 
     // The retention settings are put back below, each with its mode's default.
-    const { keyName, writerSecret, caCertificate, region, retention, collectorName, gcKeepDays, gcGraceHours, expireDays, ...rest } =
-        result.output;
+    const {
+        keyName,
+        writerSecret,
+        caCertificate,
+        region,
+        compressionLevel,
+        retention,
+        collectorName,
+        gcKeepDays,
+        gcGraceHours,
+        expireDays,
+        ...rest
+    } = result.output;
     // Nix's convention: the cache's host name and a generation, bumped to rotate the key.
     const derivedKeyName = `${new URL(publicUrl).hostname}-1`;
     if (keyName === undefined && keyNameProblem(derivedKeyName) !== undefined) {
@@ -413,8 +464,10 @@ export function parseSettings(config: Record<string, string>, env: Environment =
             : retention === "expire"
               ? { retention, expireDays: expireDays ?? DEFAULT_EXPIRE_DAYS }
               : { retention };
+    const level = compressionLevel ?? (rest.compression === "zstd" ? DEFAULT_ZSTD_COMPRESSION_LEVEL : undefined);
     return {
         ...rest,
+        ...(level === undefined ? {} : { compressionLevel: level }),
         ...retentionSettings,
         publicUrl,
         // Uploads are signed for the region the provider talks to MinIO in, unless told otherwise.

@@ -62,7 +62,7 @@ in
 
     uploadUrl = mkOption {
       type = types.str;
-      example = "s3://nix-cache?endpoint=https://s3.example.org:9000&region=us-east-1&profile=nixbuilder&compression=zstd";
+      example = "s3://nix-cache?endpoint=https://s3.example.org:9000&region=us-east-1&profile=nixbuilder&compression=zstd&compression-level=9";
       description = "Store URL to upload to: the stack output `uploadUrl` (`pulumi stack output uploadUrl`).";
     };
 

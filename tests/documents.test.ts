@@ -72,6 +72,12 @@ describe("client configuration", () => {
         );
     });
 
+    test("the upload URL names a compression level only when there is one", () => {
+        const target = { bucket: "b", publicUrl: "https://s3.example.org", region: "us-east-1", profile: "w", compression: "xz" } as const;
+        assert.equal(uploadUrl({ ...target, compressionLevel: 0 }), "s3://b?endpoint=https://s3.example.org&region=us-east-1&profile=w&compression=xz&compression-level=0");
+        assert.equal(uploadUrl({ ...target, compressionLevel: undefined }), "s3://b?endpoint=https://s3.example.org&region=us-east-1&profile=w&compression=xz");
+    });
+
     test("nix.settings and nix.conf carry the substituter and every trusted key", () => {
         const settings = nixSettings("https://s3.example.org/nix-cache", ["a-1:AAAA", "a-2:BBBB"]);
         assert.deepEqual(settings, {

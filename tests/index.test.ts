@@ -32,6 +32,6 @@ test("index.ts reads the stack config and exports exactly the documented outputs
     assert.match(await valueOf(outputs.publicKey), /^cache\.example\.org-1:[A-Za-z0-9+/]{43}=$/);
     assert.equal(
         await valueOf(outputs.uploadUrl),
-        "s3://builds?endpoint=https://cache.example.org&region=us-east-1&profile=nixbuilder&compression=zstd",
+        "s3://builds?endpoint=https://cache.example.org&region=us-east-1&profile=nixbuilder&compression=zstd&compression-level=9",
     );
 });

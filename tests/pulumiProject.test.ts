@@ -15,7 +15,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { parse } from "yaml";
-import { parseSettings, SETTING_NAMES, SETTINGS_WITHOUT_DEFAULT } from "../lib/settings";
+import { DEFAULT_ZSTD_COMPRESSION_LEVEL, parseSettings, SETTING_NAMES, SETTINGS_WITHOUT_DEFAULT } from "../lib/settings";
 import { docSection } from "./docSection";
 
 interface Declaration {
@@ -138,6 +138,7 @@ describe("Pulumi.yaml as the Pulumi CLI reads it", () => {
         assert.deepEqual([...SETTINGS_WITHOUT_DEFAULT].sort(), [
             "caCertificate",
             "collectorName",
+            "compressionLevel",
             "expireDays",
             "gcGraceHours",
             "gcKeepDays",
@@ -163,6 +164,17 @@ describe("Pulumi.yaml as the Pulumi CLI reads it", () => {
         }
         const unset = parseSettings(configSeenByProgram(project, { "minio:minioServer": "s3.example.org:9000" }));
         assert.equal(unset.retention, "gc");
+    });
+
+    test("every compression runs with the declared defaults applied: compressionLevel, whose default depends on it, is not declared", () => {
+        // A declared compressionLevel default would reach the program as if set: refused with
+        // compression none, and forced on xz instead of Nix's own default.
+        for (const compression of ["zstd", "xz", "none"]) {
+            const stack = { "minio:minioServer": "s3.example.org:9000", "nix-cache:compression": compression };
+            const settings = parseSettings(configSeenByProgram(project, stack));
+            assert.equal(settings.compression, compression);
+            assert.equal(settings.compressionLevel, compression === "zstd" ? DEFAULT_ZSTD_COMPRESSION_LEVEL : undefined, compression);
+        }
     });
 
     test("declared defaults are the defaults the program applies", () => {

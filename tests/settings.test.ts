@@ -23,6 +23,7 @@ describe("settings", () => {
             allowAnonymousList: false,
             region: "us-east-1",
             compression: "zstd",
+            compressionLevel: 9,
             protect: true,
             retention: "gc",
             collectorName: "nixcollector",
@@ -77,6 +78,7 @@ describe("settings", () => {
             "nix-cache:allowAnonymousList": "true",
             "nix-cache:region": "eu-central-1",
             "nix-cache:compression": "xz",
+            "nix-cache:compressionLevel": "2",
             "nix-cache:protect": "false",
             "nix-cache:retention": "gc",
             "nix-cache:collectorName": "ci.collector",
@@ -101,6 +103,7 @@ describe("settings", () => {
             allowAnonymousList: true,
             region: "eu-central-1",
             compression: "xz",
+            compressionLevel: 2,
             protect: false,
             retention: "gc",
             collectorName: "ci.collector",
@@ -138,6 +141,15 @@ describe("settings", () => {
         ["relative store dir", { "nix-cache:storeDir": "nix/store" }, /^nix-cache:storeDir: must be an absolute path/],
         ["store dir with ..", { "nix-cache:storeDir": "/nix/../store" }, /^nix-cache:storeDir: must be a canonical path/],
         ["unknown compression", { "nix-cache:compression": "gzip" }, /^nix-cache:compression: must be one of zstd, xz, none/],
+        ["word compression level", { "nix-cache:compressionLevel": "best" }, /^nix-cache:compressionLevel: must be a whole number, such as 9$/],
+        ["negative compression level", { "nix-cache:compressionLevel": "-1" }, /^nix-cache:compressionLevel: must be a whole number, such as 9$/],
+        ["zstd level 0", { "nix-cache:compressionLevel": "0" }, /^nix-cache:compressionLevel: must be from 1 to 22 for zstd \(Nix's default is 3; got 0\)$/],
+        ["zstd level 23", { "nix-cache:compressionLevel": "23" }, /^nix-cache:compressionLevel: must be from 1 to 22 for zstd \(Nix's default is 3; got 23\)$/],
+        [
+            "xz level 10",
+            { "nix-cache:compression": "xz", "nix-cache:compressionLevel": "10" },
+            /^nix-cache:compressionLevel: must be from 0 to 9 for xz \(Nix's default is 6; got 10\)$/,
+        ],
         ["writer name too short", { "nix-cache:writerName": "nb" }, /^nix-cache:writerName: must be 3 to 20 characters/],
         ["writer name too long", { "nix-cache:writerName": "n".repeat(21) }, /^nix-cache:writerName: must be 3 to 20 characters/],
         ["writer name with '='", { "nix-cache:writerName": "nix=builder" }, /^nix-cache:writerName: may contain only/],
@@ -176,6 +188,28 @@ describe("settings", () => {
             assert.match(problems[0]!, message);
         });
     }
+
+    test("compressionLevel: zstd's default is the measured level; xz and none get no level, that is Nix's default (none)", () => {
+        assert.equal(parseSettings(SERVER).compressionLevel, 9);
+        assert.equal(parseSettings({ ...SERVER, "nix-cache:compression": "zstd", "nix-cache:compressionLevel": "3" }).compressionLevel, 3);
+        for (const compression of ["xz", "none"]) {
+            assert.ok(!("compressionLevel" in parseSettings({ ...SERVER, "nix-cache:compression": compression })), compression);
+        }
+        // The ends of each range are accepted, as real Nix accepts them (tests/compressionLevel.nix234.rgw.test.ts).
+        for (const [compression, level] of [["xz", 0], ["xz", 9], ["zstd", 1], ["zstd", 22]] as const) {
+            const config = { ...SERVER, "nix-cache:compression": compression, "nix-cache:compressionLevel": String(level) };
+            assert.equal(parseSettings(config).compressionLevel, level, `${compression} ${level}`);
+        }
+    });
+
+    test("refuses a compression level with compression none, naming the setting and the fix", () => {
+        // Nix 2.8 and 2.34 make a NoneSink for `none` without passing the level on (NixOS/nix
+        // src/libutil/compression.cc, makeCompressionSink): the level would silently do nothing.
+        assert.deepEqual(problemsFor({ ...SERVER, "nix-cache:compression": "none", "nix-cache:compressionLevel": "9" }), [
+            "nix-cache:compressionLevel: applies only with nix-cache:compression zstd or xz, and compression is none (Nix ignores " +
+                "a level for uncompressed NARs); remove it (pulumi config rm nix-cache:compressionLevel) or set nix-cache:compression zstd",
+        ]);
+    });
 
     test("retention expire: expireDays defaults to 30 and can be set; no collector settings", () => {
         const expire = parseSettings({ ...SERVER, "nix-cache:retention": "expire" });

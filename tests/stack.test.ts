@@ -152,7 +152,7 @@ describe("a stack with default settings", () => {
             writerAccessKey: "nixbuilder",
             writerSecretKey: generatedPasswords.get("nix-cache-writer-secret"),
             uploadUrl:
-                "s3://nix-cache?endpoint=https://s3.example.org:9000&region=us-east-1&profile=nixbuilder&compression=zstd",
+                "s3://nix-cache?endpoint=https://s3.example.org:9000&region=us-east-1&profile=nixbuilder&compression=zstd&compression-level=9",
             nixSettings: {
                 "extra-substituters": ["https://s3.example.org:9000/nix-cache"],
                 "extra-trusted-public-keys": [nixPublicKey],
@@ -170,7 +170,7 @@ describe("a stack with default settings", () => {
                 `aws_secret_access_key=${generatedPasswords.get("nix-cache-writer-secret")}\n`,
             builderNixConf: "post-build-hook = /usr/local/bin/nix-cache-enqueue\n",
             builderDrainEnv:
-                'NIX_CACHE_UPLOAD_URL="s3://nix-cache?endpoint=https://s3.example.org:9000&region=us-east-1&profile=nixbuilder&compression=zstd"\n' +
+                'NIX_CACHE_UPLOAD_URL="s3://nix-cache?endpoint=https://s3.example.org:9000&region=us-east-1&profile=nixbuilder&compression=zstd&compression-level=9"\n' +
                 'NIX_CACHE_SECRET_KEY_FILE="/etc/nix/nix-cache-secret-key"\n' +
                 'AWS_SHARED_CREDENTIALS_FILE="/etc/nix/nix-cache-credentials"\n',
             collectorAccessKey: "nixcollector",
@@ -299,6 +299,35 @@ describe("settings shape the stack", () => {
         );
         await new Promise((resolve) => setTimeout(resolve, 50));
         assert.deepEqual(registeredSnapshot(), []);
+    });
+
+    test("a compression level outside its compression's range stops the program before any resource is registered", async () => {
+        assert.throws(
+            () => buildStack({ ...CONFIG, "nix-cache:compression": "xz", "nix-cache:compressionLevel": "12" }),
+            (error: unknown) => error instanceof SettingsError && error.problems.length === 1 && /^nix-cache:compressionLevel: /.test(error.problems[0]!),
+        );
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        assert.deepEqual(registeredSnapshot(), []);
+    });
+
+    test("the upload URL carries the compression level, and none when the compression gets Nix's default", async () => {
+        const uploadUrlWith = async (config: Record<string, string>) => {
+            resetRegistrations();
+            const outputs = buildStack({ ...CONFIG, ...config });
+            await settle(outputs);
+            return [await valueOf(outputs.uploadUrl), await valueOf(outputs.builderDrainEnv)] as const;
+        };
+        const base = "s3://nix-cache?endpoint=https://s3.example.org:9000&region=us-east-1&profile=nixbuilder";
+        for (const [config, query] of [
+            [{ "nix-cache:compressionLevel": "3" }, "compression=zstd&compression-level=3"],
+            [{ "nix-cache:compression": "xz", "nix-cache:compressionLevel": "9" }, "compression=xz&compression-level=9"],
+            [{ "nix-cache:compression": "xz" }, "compression=xz"],
+            [{ "nix-cache:compression": "none" }, "compression=none"],
+        ] as const) {
+            const [upload, drainEnv] = await uploadUrlWith(config);
+            assert.equal(upload, `${base}&${query}`);
+            assert.match(drainEnv, new RegExp(`^NIX_CACHE_UPLOAD_URL="${(base + "&" + query).replace(/[?.]/g, "\\$&")}"$`, "m"));
+        }
     });
 });
 
