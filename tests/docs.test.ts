@@ -2,17 +2,10 @@
 // README, the README stays a front page (at most 250 lines), and its Mermaid diagram parses with
 // Mermaid's own parser (npm `mermaid`, the library GitHub renders ```mermaid blocks with), not by eye.
 import assert from "node:assert/strict";
-import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import {
-    linkProblems,
-    loadMarkdownTools,
-    readMarkdown,
-    readMarkdownFile,
-    type MarkdownDocument,
-    type MarkdownTools,
-} from "./markdownLinks";
+import { allDocs, readDoc } from "./docSection";
+import { linkProblems, loadMarkdownTools, readMarkdown, type MarkdownDocument, type MarkdownTools } from "./markdownLinks";
 
 const ROOT = join(__dirname, "..");
 const README_MAX_LINES = 250;
@@ -20,16 +13,9 @@ const README_MAX_LINES = 250;
 let tools: MarkdownTools;
 let documents: Map<string, MarkdownDocument>;
 
-function docsFiles(): string[] {
-    return readdirSync(join(ROOT, "docs"), { recursive: true, encoding: "utf8" })
-        .filter((name) => name.endsWith(".md"))
-        .map((name) => `docs/${name.split("\\").join("/")}`)
-        .sort();
-}
-
 before(async () => {
     tools = await loadMarkdownTools();
-    documents = new Map(["README.md", ...docsFiles()].map((path) => [path, readMarkdownFile(tools, ROOT, path)]));
+    documents = new Map([...allDocs()].map(([path, text]) => [path, readMarkdown(tools, path, text)]));
 });
 
 describe("the link checker itself", () => {
@@ -77,12 +63,12 @@ describe("README.md and docs/", () => {
     test("every docs/ file is linked from the README", () => {
         const readme = documents.get("README.md")!;
         const linked = new Set(readme.targets.map((target) => target.split("#")[0].replace(/^\.\//, "")));
-        const unlinked = docsFiles().filter((path) => !linked.has(path));
+        const unlinked = [...documents.keys()].filter((path) => path !== "README.md" && !linked.has(path));
         assert.deepEqual(unlinked, [], "add a line for each to the README's list of the reference");
     });
 
     test(`the README is at most ${README_MAX_LINES} lines`, () => {
-        const lines = readFileSync(join(ROOT, "README.md"), "utf8").split("\n").length - 1;
+        const lines = readDoc("README.md").split("\n").length - 1;
         assert.ok(lines <= README_MAX_LINES, `README.md has ${lines} lines; move detail into docs/`);
     });
 });

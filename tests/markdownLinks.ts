@@ -2,7 +2,7 @@
 // a file: a link's path is relative to the linking file's folder; `#fragment` names a heading by its
 // slug (github-slugger is the slug function GitHub's renderer is modelled on: lower case, punctuation
 // dropped, spaces to hyphens, "-1", "-2" for repeats) or an explicit `<a id>` / `<a name>`.
-import { existsSync, readFileSync, statSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import { dirname, join, normalize, relative, sep } from "node:path";
 
 type Root = import("mdast").Root;
@@ -96,8 +96,4 @@ export function linkProblems(document: MarkdownDocument, documents: Map<string, 
         }
     }
     return problems;
-}
-
-export function readMarkdownFile(tools: MarkdownTools, root: string, path: string): MarkdownDocument {
-    return readMarkdown(tools, path, readFileSync(join(root, path), "utf8"));
 }
